@@ -1,0 +1,1 @@
+//! pvm-store: the append-only event log in SQLite.
