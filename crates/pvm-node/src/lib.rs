@@ -1,0 +1,1 @@
+//! pvm-node: the venue's daemon. The binary (`main.rs`) only wires these modules together.
