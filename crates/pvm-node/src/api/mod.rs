@@ -1,0 +1,149 @@
+//! The HTTP API: one place that knows every route. REST JSON under `/api/v1`, the live feeds
+//! (WebSocket and SSE), `/healthz` and `/metrics`. Handlers stay small: they turn a request
+//! into a core `Command` or a query on the published state.
+
+pub mod error;
+pub mod extract;
+mod players;
+mod system;
+mod tournaments;
+mod venue;
+mod cash;
+mod displays;
+
+use crate::auth::{AuthUser, Role};
+use crate::engine::{Committed, EngineHandle};
+use axum::Router;
+use error::{ApiError, ApiResult};
+use pvm_core::{Command, EventBody};
+use serde::Serialize;
+use std::sync::Arc;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use uuid::Uuid;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Everything a handler may need, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: EngineHandle,
+    pub auth: Arc<crate::auth::AuthService>,
+    pub node: Arc<NodeInfo>,
+}
+
+/// Facts about this node that handlers report.
+pub struct NodeInfo {
+    pub version: &'static str,
+    pub started_at: std::time::Instant,
+    pub time: tokio::sync::watch::Receiver<crate::timesync::TimeStatus>,
+    pub live_clients: std::sync::atomic::AtomicU64,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "PVM node API", description = "Run a poker room: tournaments, clock, seating, payouts, cash games, displays."),
+    tags(
+        (name = "system", description = "Version, health, time"),
+        (name = "venue", description = "Venue settings and players"),
+        (name = "tournaments", description = "Tournaments, clock, entries, busts, payouts, seating"),
+        (name = "cash", description = "Cash games, tables and waiting lists"),
+        (name = "displays", description = "Screens, displays and announcements"),
+    )
+)]
+struct ApiDoc;
+
+/// Builds the whole API router and its OpenAPI document from the same handler list.
+pub fn router(state: AppState) -> Router {
+    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(system::routes())
+        .merge(venue::routes())
+        .merge(players::routes())
+        .merge(tournaments::routes())
+        .merge(cash::routes())
+        .merge(displays::routes())
+        .split_for_parts();
+    let doc = Arc::new(doc);
+    Router::new()
+        .merge(api)
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move { axum::Json((*doc).clone()) }
+            }),
+        )
+        .with_state(state)
+}
+
+/// What every command route answers: the events it recorded and the id it created, if any.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CommandResponse {
+    /// Log sequence of the last event recorded.
+    pub seq: u64,
+    pub events: Vec<EventSummary>,
+    /// The id of what the command created (tournament, player, entry, table…), if anything.
+    pub created_id: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventSummary {
+    pub seq: u64,
+    pub id: Uuid,
+    pub kind: String,
+}
+
+/// Runs `command` for `user` if their role allows, and answers with what was recorded.
+pub async fn execute(
+    state: &AppState,
+    user: &AuthUser,
+    role: Role,
+    command: Command,
+) -> ApiResult<axum::Json<CommandResponse>> {
+    user.require(role)?;
+    let outcome = state.engine.execute(command).await?;
+    Ok(axum::Json(summarize(&outcome.events)))
+}
+
+pub fn summarize(events: &[Committed]) -> CommandResponse {
+    CommandResponse {
+        seq: events.last().map(|c| c.seq).unwrap_or(0),
+        created_id: events.iter().find_map(|c| created_id(&c.event.body)),
+        events: events
+            .iter()
+            .map(|c| EventSummary {
+                seq: c.seq,
+                id: c.event.id.0,
+                kind: c.event.kind().to_string(),
+            })
+            .collect(),
+    }
+}
+
+fn created_id(body: &EventBody) -> Option<Uuid> {
+    use pvm_core::tournament::TournamentEvent as T;
+    match body {
+        EventBody::PlayerAdded { player_id, .. } => Some(player_id.0),
+        EventBody::Tournament {
+            tournament_id,
+            event,
+        } => match event {
+            T::Created { .. } => Some(tournament_id.0),
+            T::EntryRegistered { entry_id, .. } => Some(entry_id.0),
+            T::TableAdded { table_id, .. } => Some(table_id.0),
+            _ => None,
+        },
+        EventBody::Cash { event } => event.created_id(),
+        EventBody::ScreenSaved { screen } => Some(screen.id.0),
+        EventBody::DisplayAdded { display } => Some(display.id.0),
+        EventBody::Announced { announcement } => Some(announcement.id.0),
+        _ => None,
+    }
+}
+
+impl From<crate::auth::AuthError> for ApiError {
+    fn from(e: crate::auth::AuthError) -> Self {
+        e.into_api_error()
+    }
+}

@@ -1,0 +1,443 @@
+//! The single writer. One task owns the venue state and the event log: it takes commands in
+//! order from a bounded queue, decides, makes the events durable (group commit: every command
+//! waiting in the queue shares one transaction and one fsync), applies them, and only then
+//! publishes the new state and answers the callers. Readers get `Arc` snapshots and never block
+//! it; slow subscribers lag on a bounded broadcast and are dropped by their connection task.
+
+use pvm_core::{apply, decide, Command, DomainError, Entropy, Event, Timestamp, VenueState};
+use pvm_store::{NewEvent, Store, StoreError, StoredEvent};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use thiserror::Error;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+/// Snapshot format version; bump when `VenueState`'s serialized shape changes.
+pub const SNAPSHOT_SCHEMA: u32 = 1;
+
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("the event log could not record this: {0}")]
+    Store(#[from] StoreError),
+    #[error("the node is shutting down")]
+    ShuttingDown,
+    #[error("the node is busy: {0} commands are already waiting")]
+    Busy(usize),
+    #[error("event {seq} in the log cannot be read by this version: {detail}")]
+    Unreadable { seq: u64, detail: String },
+    /// The group's transaction failed: nothing of it is in the log or the state.
+    #[error("nothing was recorded: {reason}")]
+    NotRecorded { reason: String, disk_full: bool },
+}
+
+/// One committed event with its place in the log.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub seq: u64,
+    pub event: Event,
+}
+
+/// What subscribers receive after every commit: the events, in log order.
+#[derive(Debug, Clone)]
+pub struct Update {
+    pub events: Arc<Vec<Committed>>,
+    pub state: Arc<VenueState>,
+    pub last_seq: u64,
+}
+
+/// The answer to one command.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub events: Vec<Committed>,
+    pub state: Arc<VenueState>,
+}
+
+struct Job {
+    command: Command,
+    reply: oneshot::Sender<Result<Outcome, EngineError>>,
+    enqueued: Instant,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct EngineMetrics {
+    pub commands_ok: AtomicU64,
+    pub commands_refused: AtomicU64,
+    pub commands_failed: AtomicU64,
+    pub events_appended: AtomicU64,
+    pub commits: AtomicU64,
+    /// Sum of command latencies (enqueue → durable answer), microseconds.
+    pub latency_us_sum: AtomicU64,
+    pub latency_us_max: AtomicU64,
+}
+
+/// The handle the rest of the node uses: send commands, read state, subscribe.
+#[derive(Clone)]
+pub struct EngineHandle {
+    queue: mpsc::Sender<Job>,
+    state: watch::Receiver<Arc<VenueState>>,
+    seq: watch::Receiver<u64>,
+    updates: broadcast::Sender<Update>,
+    store_reader: Arc<std::sync::Mutex<Store>>,
+    pub metrics: Arc<EngineMetrics>,
+}
+
+pub struct EngineConfig {
+    pub queue_depth: usize,
+    pub snapshot_every: u64,
+    pub broadcast_depth: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            queue_depth: 1024,
+            snapshot_every: 10_000,
+            broadcast_depth: 1024,
+        }
+    }
+}
+
+/// The wall clock, in one place, so the rest of the node takes `now` from here.
+pub fn wall_now() -> Timestamp {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    Timestamp::from_millis(ms)
+}
+
+/// Production entropy: the operating system's generator, so seat draws are unpredictable.
+pub struct OsEntropy;
+
+impl Entropy for OsEntropy {
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        // The OS generator only fails if the kernel has none, which Linux always has; fall back
+        // to the clock's nanoseconds rather than stop the venue.
+        if getrandom::fill(&mut b).is_err() {
+            let n = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0);
+            return n ^ 0x9E37_79B9_7F4A_7C15;
+        }
+        u64::from_le_bytes(b)
+    }
+}
+
+/// Rebuilds the state from the newest snapshot plus the events after it.
+pub fn load_state(store: &Store) -> Result<(VenueState, u64), EngineError> {
+    let (mut state, mut seq) = match store.latest_snapshot(SNAPSHOT_SCHEMA)? {
+        Some(snap) => match serde_json::from_slice::<VenueState>(&snap.state) {
+            Ok(s) => (s, snap.seq),
+            Err(e) => {
+                tracing::warn!(seq = snap.seq, error = %e, "snapshot unreadable; replaying the whole log");
+                (VenueState::default(), 0)
+            }
+        },
+        None => (VenueState::default(), 0),
+    };
+    loop {
+        let batch = store.events_since(seq, 10_000)?;
+        if batch.is_empty() {
+            break;
+        }
+        for stored in &batch {
+            let event = decode(stored)?;
+            apply(&mut state, &event);
+            seq = stored.seq;
+        }
+    }
+    state.applied = seq;
+    Ok((state, seq))
+}
+
+pub fn decode(stored: &StoredEvent) -> Result<Event, EngineError> {
+    serde_json::from_str(&stored.body).map_err(|e| EngineError::Unreadable {
+        seq: stored.seq,
+        detail: e.to_string(),
+    })
+}
+
+fn encode(event: &Event) -> Result<NewEvent, EngineError> {
+    let body = serde_json::to_string(event).map_err(|e| EngineError::Unreadable {
+        seq: 0,
+        detail: e.to_string(),
+    })?;
+    Ok(NewEvent {
+        id: event.id.0,
+        stream: event.stream(),
+        kind: event.kind().to_string(),
+        at_ms: event.at.as_millis(),
+        body,
+    })
+}
+
+impl EngineHandle {
+    /// Sends a command and waits until its events are durable (or it is refused).
+    pub async fn execute(&self, command: Command) -> Result<Outcome, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        let job = Job {
+            command,
+            reply,
+            enqueued: Instant::now(),
+        };
+        self.queue.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => EngineError::Busy(self.queue.max_capacity()),
+            mpsc::error::TrySendError::Closed(_) => EngineError::ShuttingDown,
+        })?;
+        rx.await.map_err(|_| EngineError::ShuttingDown)?
+    }
+
+    /// The latest published state. Cheap: an `Arc` clone.
+    pub fn state(&self) -> Arc<VenueState> {
+        self.state.borrow().clone()
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        *self.seq.borrow()
+    }
+
+    pub fn watch_state(&self) -> watch::Receiver<Arc<VenueState>> {
+        self.state.clone()
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Update> {
+        self.updates.subscribe()
+    }
+
+    /// Committed events after `after_seq` (for resume and sync), from the log.
+    pub async fn events_since(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Committed>, EngineError> {
+        let reader = self.store_reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let store = reader
+                .lock()
+                .map_err(|_| EngineError::ShuttingDown)?;
+            let stored = store.events_since(after_seq, limit)?;
+            stored
+                .iter()
+                .map(|s| {
+                    Ok(Committed {
+                        seq: s.seq,
+                        event: decode(s)?,
+                    })
+                })
+                .collect()
+        })
+        .await
+        .map_err(|_| EngineError::ShuttingDown)?
+    }
+
+    pub fn queue_len(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+}
+
+/// Starts the writer on its own thread (SQLite calls block). Returns the handle and a join
+/// handle that completes once the queue is drained and the database is closed.
+pub fn start(
+    db_path: &std::path::Path,
+    config: EngineConfig,
+) -> Result<(EngineHandle, std::thread::JoinHandle<()>), EngineError> {
+    let store = Store::open(db_path)?;
+    let reader = Store::open(db_path)?;
+    let (state, seq) = load_state(&store)?;
+    let state = Arc::new(state);
+    let (queue_tx, queue_rx) = mpsc::channel(config.queue_depth);
+    let (state_tx, state_rx) = watch::channel(state.clone());
+    let (seq_tx, seq_rx) = watch::channel(seq);
+    let (updates_tx, _) = broadcast::channel(config.broadcast_depth);
+    let metrics = Arc::new(EngineMetrics::default());
+    let handle = EngineHandle {
+        queue: queue_tx,
+        state: state_rx,
+        seq: seq_rx,
+        updates: updates_tx.clone(),
+        store_reader: Arc::new(std::sync::Mutex::new(reader)),
+        metrics: metrics.clone(),
+    };
+    let writer = Writer {
+        store: Some(store),
+        state,
+        seq,
+        since_snapshot: 0,
+        snapshot_every: config.snapshot_every.max(1),
+        state_tx,
+        seq_tx,
+        updates_tx,
+        metrics,
+        entropy: OsEntropy,
+    };
+    let join = std::thread::Builder::new()
+        .name("pvm-writer".into())
+        .spawn(move || writer.run(queue_rx))
+        .map_err(|e| EngineError::Store(StoreError::Io {
+            context: "starting the writer thread".into(),
+            source: e,
+        }))?;
+    Ok((handle, join))
+}
+
+struct Writer {
+    store: Option<Store>,
+    state: Arc<VenueState>,
+    seq: u64,
+    since_snapshot: u64,
+    snapshot_every: u64,
+    state_tx: watch::Sender<Arc<VenueState>>,
+    seq_tx: watch::Sender<u64>,
+    updates_tx: broadcast::Sender<Update>,
+    metrics: Arc<EngineMetrics>,
+    entropy: OsEntropy,
+}
+
+/// At most this many commands share one transaction.
+const MAX_GROUP: usize = 256;
+
+impl Writer {
+    fn run(mut self, mut queue: mpsc::Receiver<Job>) {
+        // The queue closes when every handle is dropped (graceful shutdown): what is already
+        // queued is still decided and committed before the database closes.
+        while let Some(first) = queue.blocking_recv() {
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_GROUP {
+                match queue.try_recv() {
+                    Ok(j) => jobs.push(j),
+                    Err(_) => break,
+                }
+            }
+            self.commit_group(jobs);
+        }
+        self.snapshot_now();
+        if let Some(store) = self.store.take() {
+            if let Err(e) = store.close() {
+                tracing::error!(error = %e, "closing the event log failed");
+            }
+        }
+        tracing::info!(seq = self.seq, "writer stopped; event log closed");
+    }
+
+    fn commit_group(&mut self, jobs: Vec<Job>) {
+        let Some(store) = self.store.as_mut() else {
+            return;
+        };
+        let before = self.state.clone();
+        let mut working = (*self.state).clone();
+        let mut accepted: Vec<(Job, Vec<Event>)> = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let now = crate::engine::wall_now();
+            match decide(&working, job.command.clone(), now, &mut self.entropy) {
+                Ok(events) => {
+                    for e in &events {
+                        apply(&mut working, e);
+                    }
+                    accepted.push((job, events));
+                }
+                Err(e) => {
+                    self.metrics.commands_refused.fetch_add(1, Ordering::Relaxed);
+                    let _ = job.reply.send(Err(EngineError::Domain(e)));
+                }
+            }
+        }
+        if accepted.is_empty() {
+            return;
+        }
+        let encoded: Result<Vec<Vec<NewEvent>>, EngineError> = accepted
+            .iter()
+            .map(|(_, evs)| evs.iter().map(encode).collect())
+            .collect();
+        let result = encoded.and_then(|batches| {
+            let results = store.append_batches(&batches)?;
+            // A single failing batch would leave `working` ahead of the log: treat it as a
+            // failure of the group and rebuild below.
+            results
+                .into_iter()
+                .collect::<Result<Vec<Vec<u64>>, StoreError>>()
+                .map_err(EngineError::from)
+        });
+        match result {
+            Ok(seqs) => {
+                let mut all = Vec::new();
+                let mut outcomes = Vec::with_capacity(accepted.len());
+                for ((job, events), seqs) in accepted.into_iter().zip(seqs) {
+                    let committed: Vec<Committed> = events
+                        .into_iter()
+                        .zip(seqs)
+                        .map(|(event, seq)| Committed { seq, event })
+                        .collect();
+                    all.extend(committed.iter().cloned());
+                    outcomes.push((job, committed));
+                }
+                let last = all.last().map(|c| c.seq).unwrap_or(self.seq);
+                working.applied = last;
+                self.seq = last;
+                self.since_snapshot += all.len() as u64;
+                let state = Arc::new(working);
+                self.state = state.clone();
+                self.metrics
+                    .events_appended
+                    .fetch_add(all.len() as u64, Ordering::Relaxed);
+                self.metrics.commits.fetch_add(1, Ordering::Relaxed);
+                let _ = self.state_tx.send(state.clone());
+                let _ = self.seq_tx.send(last);
+                let _ = self.updates_tx.send(Update {
+                    events: Arc::new(all),
+                    state: state.clone(),
+                    last_seq: last,
+                });
+                for (job, events) in outcomes {
+                    let us = job.enqueued.elapsed().as_micros() as u64;
+                    self.metrics.latency_us_sum.fetch_add(us, Ordering::Relaxed);
+                    self.metrics.latency_us_max.fetch_max(us, Ordering::Relaxed);
+                    self.metrics.commands_ok.fetch_add(1, Ordering::Relaxed);
+                    let _ = job.reply.send(Ok(Outcome {
+                        events,
+                        state: state.clone(),
+                    }));
+                }
+                if self.since_snapshot >= self.snapshot_every {
+                    self.snapshot_now();
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "commit failed; nothing of this group was recorded");
+                self.state = before;
+                let disk_full = matches!(e, EngineError::Store(StoreError::DiskFull { .. }));
+                let reason = e.to_string();
+                for (job, _) in accepted {
+                    self.metrics.commands_failed.fetch_add(1, Ordering::Relaxed);
+                    let _ = job.reply.send(Err(EngineError::NotRecorded {
+                        reason: reason.clone(),
+                        disk_full,
+                    }));
+                }
+            }
+        }
+    }
+
+    fn snapshot_now(&mut self) {
+        if self.since_snapshot == 0 {
+            return;
+        }
+        let Some(store) = self.store.as_mut() else {
+            return;
+        };
+        match serde_json::to_vec(&*self.state) {
+            Ok(bytes) => match store.save_snapshot(self.seq, SNAPSHOT_SCHEMA, &bytes) {
+                Ok(()) => self.since_snapshot = 0,
+                Err(e) => tracing::warn!(error = %e, "snapshot not saved; will retry later"),
+            },
+            Err(e) => tracing::warn!(error = %e, "snapshot not serialized"),
+        }
+    }
+}
+
+/// How long the node waits for the writer to drain on shutdown before giving up.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
