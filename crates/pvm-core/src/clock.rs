@@ -51,10 +51,13 @@ pub struct Clock {
 /// Everything a clock screen shows, computed for one instant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClockView {
+    /// `Finished` also when a running clock has gone past the end of the structure.
     pub status: ClockStatus,
+    /// Index of the current item (the last item once finished).
     pub item_index: usize,
     /// 1-based number of the current level; `None` on a break.
     pub level_number: Option<u32>,
+    /// Whether the current item is a break.
     pub on_break: bool,
     /// Time left in the current item, within `0..=` its planned length.
     pub remaining_ms: i64,
@@ -62,7 +65,9 @@ pub struct ClockView {
     pub elapsed_ms: i64,
     /// The current item; `None` only when the structure is empty.
     pub current: Option<Item>,
+    /// The item that follows, level or break; `None` at the last item or once finished.
     pub next_item: Option<Item>,
+    /// The next level after the current item (skipping a break), for "next blinds".
     pub next_level: Option<Level>,
     /// Clock time until the next break starts; `None` if no break is left.
     pub next_break_in_ms: Option<i64>,

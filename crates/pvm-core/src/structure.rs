@@ -51,16 +51,19 @@ impl AnteKind {
 pub struct Level {
     pub small_blind: Chips,
     pub big_blind: Chips,
+    /// The ante amount: per player for a classic ante, the whole table's for a big-blind ante.
     #[serde(default)]
     pub ante: Chips,
     #[serde(default)]
     pub ante_kind: AnteKind,
+    /// Planned length; a running clock moves on when it is used up.
     pub duration_secs: u32,
 }
 
 /// A break between levels.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Break {
+    /// Planned length of the break.
     pub duration_secs: u32,
     /// What the dealers do during the break, e.g. "colour up: race off the 25s".
     #[serde(default)]
@@ -75,7 +78,9 @@ pub struct Break {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Item {
+    /// Cards are dealt at these blinds.
     Level(Level),
+    /// Play stops.
     Break(Break),
 }
 
@@ -102,7 +107,9 @@ impl Item {
 /// A named blind structure.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Structure {
+    /// What the floor calls it, e.g. "Monday Deep Stack".
     pub name: String,
+    /// Levels and breaks in the order they are played.
     pub items: Vec<Item>,
 }
 
