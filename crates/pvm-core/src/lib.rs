@@ -26,6 +26,7 @@ pub mod seating;
 pub mod structure;
 pub mod time;
 pub mod tournament;
+pub mod views;
 pub mod venue;
 mod venue_state;
 

@@ -48,6 +48,11 @@ pub enum Command {
         config: TournamentConfig,
         structure: Structure,
     },
+    /// Add a new player and register them in one step (all or nothing).
+    RegisterNewPlayer {
+        tournament_id: TournamentId,
+        details: PlayerDetails,
+    },
     Tournament {
         tournament_id: TournamentId,
         command: TournamentCommand,
@@ -254,7 +259,8 @@ fn decide_bodies(
                 .tournaments
                 .get(&tournament_id)
                 .ok_or_else(|| DomainError::not_found("tournament", tournament_id))?;
-            let events = tournament::decide(t, &state.players, command, now, entropy)?;
+            let names = |id: PlayerId| state.players.get(&id).map(|p| p.name.clone());
+            let events = tournament::decide(t, &names, command, now, entropy)?;
             Ok(events
                 .into_iter()
                 .map(|event| EventBody::Tournament {
@@ -262,6 +268,38 @@ fn decide_bodies(
                     event,
                 })
                 .collect())
+        }
+        C::RegisterNewPlayer {
+            tournament_id,
+            details,
+        } => {
+            let t = state
+                .tournaments
+                .get(&tournament_id)
+                .ok_or_else(|| DomainError::not_found("tournament", tournament_id))?;
+            let details = details.normalized()?;
+            let player_id = PlayerId::generate(now, entropy);
+            let new_name = details.name.clone();
+            let names = |id: PlayerId| {
+                if id == player_id {
+                    Some(new_name.clone())
+                } else {
+                    state.players.get(&id).map(|p| p.name.clone())
+                }
+            };
+            let events = tournament::decide(
+                t,
+                &names,
+                TournamentCommand::Register { player_id },
+                now,
+                entropy,
+            )?;
+            let mut bodies = vec![EventBody::PlayerAdded { player_id, details }];
+            bodies.extend(events.into_iter().map(|event| EventBody::Tournament {
+                tournament_id,
+                event,
+            }));
+            Ok(bodies)
         }
         C::Cash { command } => Ok(cash::decide(&state.cash, command, now, entropy)?
             .into_iter()

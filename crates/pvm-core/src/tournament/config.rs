@@ -172,7 +172,7 @@ impl TournamentConfig {
         if self.starting_stack == 0 {
             return Err(DomainError::invalid("the starting stack must be above zero"));
         }
-        let levels = structure.level_count();
+        let levels = structure.levels().count() as u32;
         let check_level = |what: &str, n: u32| -> DomainResult<()> {
             if n == 0 || n > levels {
                 Err(DomainError::invalid(format!(

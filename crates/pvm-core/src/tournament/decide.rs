@@ -5,17 +5,21 @@ use super::*;
 use crate::clock::{ClockStatus, ClockView};
 use crate::entropy::Entropy;
 use crate::error::{DomainError, DomainResult};
-use crate::players::Player;
+
+/// Just what registration needs to know of a player.
+struct Named<'a> {
+    name: &'a str,
+}
 use crate::seating::{self, Move};
 use crate::time::SECOND_MS;
 
 type Events = DomainResult<Vec<TournamentEvent>>;
 
 /// Checks `cmd` against the tournament `t` at `now`; returns the events that record it.
-/// `players` is the venue's player registry (names for registration).
+/// `player_name` looks a player up in the venue's registry (for registration).
 pub fn decide(
     t: &Tournament,
-    players: &BTreeMap<PlayerId, Player>,
+    player_name: &dyn Fn(PlayerId) -> Option<String>,
     cmd: TournamentCommand,
     now: Timestamp,
     entropy: &mut dyn Entropy,
@@ -59,7 +63,7 @@ pub fn decide(
                 t.clock.set_remaining(&t.structure, ms, now),
             )
         }
-        C::Register { player_id } => register(t, players, player_id, now, entropy),
+        C::Register { player_id } => register(t, player_name, player_id, now, entropy),
         C::Rebuy { entry_id, stack } => rebuy(t, entry_id, stack, now),
         C::Addon { entry_id } => addon(t, entry_id, now),
         C::Bust {
@@ -287,7 +291,7 @@ pub fn decide(
             method,
             stacks,
             hold_back,
-        } => make_deal(t, method, &stacks, hold_back, players),
+        } => make_deal(t, method, &stacks, hold_back),
         C::CancelDeal => {
             if t.deal.is_none() {
                 return Err(DomainError::refused("there is no deal to cancel"));
@@ -358,7 +362,9 @@ fn set_structure(t: &Tournament, structure: Structure, now: Timestamp) -> Events
         if view.item_index >= structure.items.len() {
             return Err(DomainError::refused(format!(
                 "the clock is at {}, which the new structure does not have",
-                t.structure.describe_item(view.item_index)
+                t.structure
+                    .describe_item(view.item_index)
+                    .unwrap_or_else(|| format!("item {}", view.item_index + 1))
             )));
         }
     }
@@ -405,14 +411,13 @@ pub(crate) fn late_registration_closed(t: &Tournament, now: Timestamp) -> Option
 
 fn register(
     t: &Tournament,
-    players: &BTreeMap<PlayerId, Player>,
+    player_name: &dyn Fn(PlayerId) -> Option<String>,
     player_id: PlayerId,
     now: Timestamp,
     entropy: &mut dyn Entropy,
 ) -> Events {
-    let player = players
-        .get(&player_id)
-        .ok_or_else(|| DomainError::not_found("player", player_id))?;
+    let name = player_name(player_id).ok_or_else(|| DomainError::not_found("player", player_id))?;
+    let player = Named { name: &name };
     let previous: Vec<&Entry> = t.entries_of(player_id).collect();
     if let Some(live) = previous.iter().find(|e| e.status == EntryStatus::Active) {
         return Err(DomainError::conflict(format!(
@@ -459,7 +464,7 @@ fn register(
     let mut events = vec![TournamentEvent::EntryRegistered {
         entry_id,
         player_id,
-        player_name: player.name.clone(),
+        player_name: name.clone(),
         number: t.entries.len() as u32 + 1,
         is_reentry,
         bounty: t.config.bounty,
@@ -708,7 +713,6 @@ fn make_deal(
     method: crate::deals::DealMethod,
     stacks: &[DealStack],
     hold_back: Money,
-    _players: &BTreeMap<PlayerId, Player>,
 ) -> Events {
     let active: Vec<&Entry> = t.active_entries().collect();
     if active.len() < 2 {

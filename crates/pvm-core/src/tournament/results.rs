@@ -167,7 +167,7 @@ impl Tournament {
         let average = if left == 0 { 0 } else { chips_in_play / u64::from(left) };
         let view = self.clock.view(&self.structure, now);
         let bb = match &view.current {
-            crate::structure::Item::Level(l) if !view.on_break => Some(l.big_blind),
+            Some(crate::structure::Item::Level(l)) if !view.on_break => Some(l.big_blind),
             _ => view.next_level.as_ref().map(|l| l.big_blind),
         };
         Stats {

@@ -106,14 +106,14 @@ impl Night {
     fn level_minutes(&self, level: u32) -> i64 {
         let s = &self.tour().structure;
         let idx = s.index_of_level(level).unwrap();
-        s.item_duration_ms(idx) / MINUTE_MS
+        s.item_duration_ms(idx).unwrap() / MINUTE_MS
     }
 
     /// Runs the clock forward to just after the end of `level` (breaks included).
     fn run_past_level(&mut self, level: u32) {
         let s = self.tour().structure.clone();
         let end = s.index_of_level(level).unwrap();
-        let total: i64 = (0..=end).map(|i| s.item_duration_ms(i)).sum();
+        let total: i64 = (0..=end).map(|i| s.item_duration_ms(i).unwrap()).sum();
         self.now = self.now.plus_millis(total + 1);
     }
 }

@@ -10,6 +10,9 @@ mod tournaments;
 mod venue;
 mod cash;
 mod displays;
+pub mod live;
+
+pub use system::health_of as system_health;
 
 use crate::auth::{AuthUser, Role};
 use crate::engine::{Committed, EngineHandle};

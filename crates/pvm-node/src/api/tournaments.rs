@@ -293,7 +293,7 @@ async fn export_structure(
     match q.format.as_deref().unwrap_or("json") {
         "json" => Ok((
             [(header::CONTENT_TYPE, "application/json")],
-            t.structure.to_json(),
+            t.structure.to_json()?,
         )
             .into_response()),
         "csv" => Ok((
@@ -334,7 +334,7 @@ async fn import_structure(
     user.require(Role::Floor)?;
     let structure = match q.format.as_deref().unwrap_or("json") {
         "json" => Structure::from_json(&body)?,
-        "csv" => Structure::from_csv(&body)?,
+        "csv" => Structure::from_csv(&t_name(&s, id)?, &body)?,
         other => {
             return Err(ApiError::bad_request(format!(
                 "unknown format {other:?}: use json or csv"
@@ -342,6 +342,10 @@ async fn import_structure(
         }
     };
     run(&s, &user, Role::Floor, id, TournamentCommand::SetStructure { structure }).await
+}
+
+fn t_name(s: &AppState, id: TournamentId) -> ApiResult<String> {
+    Ok(find(&s.engine.state(), id)?.config.name.clone())
 }
 
 /// Declares a body-less POST action on one tournament.

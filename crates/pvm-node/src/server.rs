@@ -1,0 +1,141 @@
+//! The whole HTTP surface in one place: the API, live feeds, auth routes, health, metrics and
+//! the embedded web pages, with the layers every request goes through.
+
+use crate::api::{self, error::ApiError, AppState, MAX_BODY_BYTES};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use std::sync::atomic::Ordering;
+
+/// Routes that change state without a session: they are how a session is obtained.
+pub const PUBLIC_MUTATIONS: &[(&str, &str)] = &[("POST", "/api/v1/setup"), ("POST", "/api/v1/auth/login")];
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(api::router(state.clone()))
+        .merge(crate::auth::routes().with_state(state.clone()))
+        .merge(api::live::routes().with_state(state.clone()))
+        .route("/healthz", axum::routing::get(healthz))
+        .route("/metrics", axum::routing::get(metrics))
+        .fallback(crate::web::serve)
+        .layer(middleware::from_fn_with_state(state.clone(), require_session_for_changes))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Belt and braces: whatever a handler does, no request that can change anything reaches it
+/// without a valid session or bearer token (handlers then check the role).
+async fn require_session_for_changes(
+    State(s): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let mutating = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let path = req.uri().path().to_string();
+    let exempt = PUBLIC_MUTATIONS
+        .iter()
+        .any(|(m, p)| *m == req.method().as_str() && *p == path);
+    if mutating && !exempt && s.auth.session_from_headers(req.headers()).is_none() {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "log in first: this action needs a floor staff session",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+async fn healthz(State(s): State<AppState>) -> Response {
+    let h = api::system_health(&s);
+    (StatusCode::OK, axum::Json(h)).into_response()
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    let m = &s.engine.metrics;
+    let ok = m.commands_ok.load(Ordering::Relaxed);
+    let refused = m.commands_refused.load(Ordering::Relaxed);
+    let failed = m.commands_failed.load(Ordering::Relaxed);
+    let time = s.node.time.borrow().clone();
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, lines: &[(String, f64)]| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for (labels, v) in lines {
+            out.push_str(&format!("{name}{labels} {v}\n"));
+        }
+    };
+    metric(
+        "pvm_events_appended_total",
+        "counter",
+        "Events made durable in the log.",
+        &[(String::new(), m.events_appended.load(Ordering::Relaxed) as f64)],
+    );
+    metric(
+        "pvm_commands_total",
+        "counter",
+        "Commands by result.",
+        &[
+            ("{result=\"ok\"}".into(), ok as f64),
+            ("{result=\"refused\"}".into(), refused as f64),
+            ("{result=\"failed\"}".into(), failed as f64),
+        ],
+    );
+    metric(
+        "pvm_commits_total",
+        "counter",
+        "Group commits (transactions with one fsync).",
+        &[(String::new(), m.commits.load(Ordering::Relaxed) as f64)],
+    );
+    metric(
+        "pvm_command_latency_seconds_sum",
+        "counter",
+        "Total time from enqueue to durable answer of successful commands.",
+        &[(String::new(), m.latency_us_sum.load(Ordering::Relaxed) as f64 / 1e6)],
+    );
+    metric(
+        "pvm_command_latency_seconds_max",
+        "gauge",
+        "Slowest successful command since start.",
+        &[(String::new(), m.latency_us_max.load(Ordering::Relaxed) as f64 / 1e6)],
+    );
+    metric(
+        "pvm_log_sequence",
+        "gauge",
+        "Sequence of the last event in the log.",
+        &[(String::new(), s.engine.last_seq() as f64)],
+    );
+    metric(
+        "pvm_command_queue",
+        "gauge",
+        "Commands waiting for the writer.",
+        &[(String::new(), s.engine.queue_len() as f64)],
+    );
+    metric(
+        "pvm_live_clients",
+        "gauge",
+        "Connected WebSocket and SSE clients.",
+        &[(String::new(), s.node.live_clients.load(Ordering::Relaxed) as f64)],
+    );
+    metric(
+        "pvm_time_trusted",
+        "gauge",
+        "1 once SNTP has synchronised the clock.",
+        &[(String::new(), if time.trusted { 1.0 } else { 0.0 })],
+    );
+    if let Some(offset) = time.offset_ms {
+        metric(
+            "pvm_time_offset_ms",
+            "gauge",
+            "Last measured offset from the NTP server.",
+            &[(String::new(), offset as f64)],
+        );
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        Body::from(out),
+    )
+        .into_response()
+}
