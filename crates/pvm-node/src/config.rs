@@ -77,7 +77,8 @@ pub struct TimeConfig {
     pub sync_interval_secs: u64,
     /// Whether the node may set the system clock (the appliance does; a desktop should not).
     pub set_system_clock: bool,
-    /// An offset larger than this is stepped at once instead of being reported only.
+    /// An offset larger than this is stepped at once instead of being reported only
+    /// (0 steps on every difference).
     pub step_threshold_ms: u64,
 }
 
@@ -597,26 +598,26 @@ fn validate(config: &NodeConfig) -> Result<(), Problem> {
             ));
         }
     }
-    let positive = [
+    let zero_is_meaningless = [
         (
             vec![Key("time"), Key("sync_interval_secs")],
-            config.time.sync_interval_secs,
-        ),
-        (
-            vec![Key("engine"), Key("snapshot_every_events")],
-            config.engine.snapshot_every_events,
+            config.time.sync_interval_secs == 0,
         ),
         (
             vec![Key("engine"), Key("queue_depth")],
-            u64::try_from(config.engine.queue_depth).unwrap_or(u64::MAX),
+            config.engine.queue_depth == 0,
+        ),
+        (
+            vec![Key("engine"), Key("snapshot_every_events")],
+            config.engine.snapshot_every_events == 0,
         ),
         (
             vec![Key("ws"), Key("client_queue")],
-            u64::try_from(config.ws.client_queue).unwrap_or(u64::MAX),
+            config.ws.client_queue == 0,
         ),
     ];
-    for (path, value) in positive {
-        if value == 0 {
+    for (path, is_zero) in zero_is_meaningless {
+        if is_zero {
             let name = dotted(&path);
             return Err(problem(path, format!("{name} must be greater than 0")));
         }

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -14,7 +15,8 @@ use tracing_subscriber::EnvFilter;
 pub const JOURNALD_SOCKET: &str = "/run/systemd/journal/socket";
 
 /// Where log lines go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LogOutput {
     /// Structured entries to the systemd journal.
     Journald,

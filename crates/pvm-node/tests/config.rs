@@ -398,6 +398,12 @@ fn zero_queue_and_pulse_are_refused() {
     let fx = Fixture::new();
     let ws = fx.load_file("[ws]\nclient_queue = 0\n").unwrap_err();
     assert!(file_error_at(ws, 2).contains("ws.client_queue must be greater than 0"));
+    let engine = fx
+        .load_file("[engine]\nqueue_depth = 8\nsnapshot_every_events = 0\n")
+        .unwrap_err();
+    assert!(
+        file_error_at(engine, 3).contains("engine.snapshot_every_events must be greater than 0")
+    );
     let buzzer = fx
         .load_file("[gpio]\nbuzzer = { pin = 18, pulse_ms = 0 }\n")
         .unwrap_err();
