@@ -1,1 +1,5 @@
 //! pvm-node: the venue's daemon. The binary (`main.rs`) only wires these modules together.
+
+pub mod config;
+pub mod logging;
+pub mod systemd;
