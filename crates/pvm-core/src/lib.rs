@@ -4,10 +4,12 @@
 //! `apply(state, event)` folds them. Nothing here does I/O, reads a clock or draws ambient
 //! randomness: the node, the kiosk, the web pages and the cloud all share this crate.
 
+pub mod chips;
 pub mod entropy;
 pub mod error;
 pub mod ids;
 pub mod money;
+pub mod seating;
 pub mod time;
 
 pub use entropy::{Entropy, SeededEntropy};
