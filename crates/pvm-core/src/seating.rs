@@ -275,10 +275,16 @@ impl Floor {
         self.tables.iter().map(Table::player_count).sum()
     }
 
-    /// The balance tolerance in force for the number of tables now on the floor, never below 1
+    /// Tables with at least one player. An empty table (just broken, or opened and not yet
+    /// drawn into) is not in play: balancing neither counts it nor fills it.
+    pub fn tables_in_play(&self) -> impl Iterator<Item = &Table> {
+        self.tables.iter().filter(|t| !t.occupants.is_empty())
+    }
+
+    /// The balance tolerance in force for the number of tables in play, never below 1
     /// (a difference of 0 cannot be kept whenever players do not divide evenly).
     pub fn tolerance_in_force(&self) -> u8 {
-        let tables = u32::try_from(self.tables.len()).unwrap_or(u32::MAX);
+        let tables = u32::try_from(self.tables_in_play().count()).unwrap_or(u32::MAX);
         let tolerance = if tables <= self.policy.tight_from_tables {
             self.policy.tight_tolerance
         } else {
@@ -597,7 +603,8 @@ fn shuffle<T>(items: &mut [T], entropy: &mut dyn Entropy) {
 /// the posted policy (Rule 11-C). When a button is unknown a move is still proposed, with
 /// `needs_confirmation` saying what staff must check. Moves only go to a table at least two
 /// players shorter than the source, so each one narrows the gap; if the short tables have no
-/// open seat (locked seats, smaller tables) the plan stops there.
+/// open seat (locked seats, smaller tables) the plan stops there. Empty tables are not in play
+/// and are left alone (see [`Floor::tables_in_play`]).
 pub fn balance_plan(floor: &Floor) -> BalancePlan {
     let halt = halted_tables(floor);
     let tolerance = usize::from(floor.tolerance_in_force());
@@ -605,7 +612,7 @@ pub fn balance_plan(floor: &Floor) -> BalancePlan {
     let mut moves = Vec::new();
     // Each move lowers the sum of squared table sizes, so this ends; the bound is a backstop.
     for _ in 0..=floor.player_count() {
-        let counts: Vec<usize> = sim.tables.iter().map(Table::player_count).collect();
+        let counts: Vec<usize> = sim.tables_in_play().map(Table::player_count).collect();
         let (Some(&most), Some(&fewest)) = (counts.iter().max(), counts.iter().min()) else {
             break;
         };
@@ -631,14 +638,12 @@ pub fn balance_plan(floor: &Floor) -> BalancePlan {
 /// TDA 2024 Rule 11-D: tables 3 or more players short of the table with the most players.
 fn halted_tables(floor: &Floor) -> Vec<TableId> {
     let most = floor
-        .tables
-        .iter()
+        .tables_in_play()
         .map(Table::player_count)
         .max()
         .unwrap_or(0);
     floor
-        .tables
-        .iter()
+        .tables_in_play()
         .filter(|t| t.player_count() + 3 <= most)
         .map(|t| t.id)
         .collect()
@@ -648,8 +653,7 @@ fn halted_tables(floor: &Floor) -> Vec<TableId> {
 /// largest; ties go to the earliest in posted order.
 fn short_table(floor: &Floor, most: usize) -> Option<&Table> {
     floor
-        .tables
-        .iter()
+        .tables_in_play()
         .filter(|t| t.player_count() + 2 <= most && !t.open_seats().is_empty())
         .min_by_key(|t| t.player_count())
 }
@@ -858,11 +862,7 @@ pub fn final_table_plan(
 /// deals one hand at a time anyway. This covers the money bubble only; other hand-for-hand
 /// points (a satellite's last seats, a final-table bubble) are the tournament's call.
 pub fn hand_for_hand_applies(floor: &Floor, places_paid: u32, remaining: u32) -> bool {
-    let tables_playing = floor
-        .tables
-        .iter()
-        .filter(|t| !t.occupants.is_empty())
-        .count();
+    let tables_playing = floor.tables_in_play().count();
     places_paid > 0 && remaining == places_paid.saturating_add(1) && tables_playing > 1
 }
 
@@ -1106,6 +1106,18 @@ mod tests {
             after.apply_move(mv).unwrap();
         }
         assert_eq!(counts(&after), vec![8, 8, 7]);
+    }
+
+    #[test]
+    fn balancing_leaves_an_empty_table_out_of_play() {
+        let floor = floor_with(9, &[FULL9, &[1, 2, 3, 4, 5], &[]], tight());
+        let plan = balance_plan(&floor);
+        assert!(plan.halt == vec![table_id(2)], "{:?}", plan.halt);
+        let mut after = floor.clone();
+        for mv in &plan.moves {
+            after.apply_move(mv).unwrap();
+        }
+        assert_eq!(counts(&after), vec![7, 7, 0]);
     }
 
     #[test]
@@ -1428,8 +1440,8 @@ mod tests {
                 prop_assert_ne!(mv.from.table, mv.to.table);
                 floor.apply_move(mv).unwrap();
             }
-            let c = counts(&floor);
-            let spread = c.iter().max().unwrap() - c.iter().min().unwrap();
+            let c: Vec<usize> = floor.tables_in_play().map(Table::player_count).collect();
+            let spread = c.iter().max().unwrap_or(&0) - c.iter().min().unwrap_or(&0);
             prop_assert!(spread <= usize::from(floor.tolerance_in_force()), "{:?}", c);
         }
 
@@ -1450,7 +1462,7 @@ mod tests {
             }
             let most = floor.tables.iter().map(Table::player_count).max().unwrap();
             let tolerance = usize::from(floor.tolerance_in_force());
-            for t in &floor.tables {
+            for t in floor.tables_in_play() {
                 prop_assert!(
                     t.player_count() + tolerance >= most || t.open_seats().is_empty(),
                     "table {} has {} players and open seats; the largest has {}",
