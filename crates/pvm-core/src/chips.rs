@@ -14,6 +14,10 @@
 //! 3. **Nobody is raced out.** A player left with no chips at all after the race gets one chip
 //!    of the smallest denomination still in play, which is the denomination raced for.
 //!
+//! Rounding the pool half up is common house practice rather than TDA text. Because every odd
+//! chip is raced, no chip of a removed denomination is left over afterwards, so the equal-value
+//! exchange and the removal without compensation of TDA 2024 Rule 24-C never come into play.
+//!
 //! ## What is conserved
 //! The direct exchange conserves value exactly. The race replaces the pooled odd value `V` with
 //! `n × next` where `n = round_half_up(V / next)`, so the total value in play changes by

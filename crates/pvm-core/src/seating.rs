@@ -805,7 +805,9 @@ pub fn break_table_plan(
 
 /// Redraws every remaining player for a seat at the final table (TDA 2024 RP-9). Players who
 /// draw the seat they already hold get no move. Apply the plan in one go with
-/// [`Floor::apply_moves`]: a player may draw a seat another finalist is leaving.
+/// [`Floor::apply_moves`]: a player may draw a seat another finalist is leaving. The button is
+/// left as it was; staff place it for the first hand at the final table with
+/// [`Floor::set_button`].
 pub fn final_table_plan(
     floor: &Floor,
     final_table: TableId,
@@ -999,6 +1001,21 @@ mod tests {
         // Heads-up the button is the small blind.
         floor.set_button(table_id(2), Some(1)).unwrap();
         assert_eq!(floor.table(table_id(2)).unwrap().big_blind_next(), Some(4));
+    }
+
+    #[test]
+    fn the_button_goes_only_on_a_seat_in_use() {
+        let mut floor = floor_with(9, &[&[1, 2]], tight());
+        floor.lock_seat(at(1, 5)).unwrap();
+        let locked = floor.set_button(table_id(1), Some(5)).unwrap_err();
+        assert!(locked.to_string().contains("locked"), "{locked}");
+        assert_eq!(
+            floor.set_button(table_id(1), Some(10)).unwrap_err().code(),
+            "invalid"
+        );
+        // A dead button on an empty seat is allowed.
+        floor.set_button(table_id(1), Some(7)).unwrap();
+        assert_eq!(floor.table(table_id(1)).unwrap().button, Some(7));
     }
 
     #[test]
