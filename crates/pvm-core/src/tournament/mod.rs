@@ -488,19 +488,25 @@ impl Tournament {
                 number,
                 seats,
             } => {
-                self.floor.add_table(*table_id, *number, *seats);
+                let _ = self.floor.add_table(*table_id, *number, *seats);
             }
             TournamentEvent::TableRemoved { table_id } => {
-                self.floor.remove_table(*table_id);
+                let _ = self.floor.remove_table(*table_id);
             }
             TournamentEvent::SeatLocked { table_id, seat } => {
-                self.floor.lock_seat(*table_id, *seat);
+                let _ = self.floor.lock_seat(SeatRef {
+                    table: *table_id,
+                    seat: *seat,
+                });
             }
             TournamentEvent::SeatUnlocked { table_id, seat } => {
-                self.floor.unlock_seat(*table_id, *seat);
+                let _ = self.floor.unlock_seat(SeatRef {
+                    table: *table_id,
+                    seat: *seat,
+                });
             }
             TournamentEvent::ButtonSet { table_id, seat } => {
-                self.floor.set_button(*table_id, *seat);
+                let _ = self.floor.set_button(*table_id, Some(*seat));
             }
             TournamentEvent::SeatsChanged {
                 changes, undoable, ..
@@ -522,7 +528,9 @@ impl Tournament {
                 self.seating_history.push(changes.clone());
             }
             TournamentEvent::BalancePolicySet { policy } => self.floor.policy = policy.clone(),
-            TournamentEvent::BreakOrderSet { tables } => self.floor.break_order = tables.clone(),
+            TournamentEvent::BreakOrderSet { tables } => {
+                let _ = self.floor.set_break_order(tables.clone());
+            }
             TournamentEvent::HandForHandSet { on } => self.hand_for_hand = *on,
             TournamentEvent::DealMade { deal } => self.deal = Some(deal.clone()),
             TournamentEvent::DealCancelled => self.deal = None,
@@ -531,16 +539,27 @@ impl Tournament {
         }
     }
 
+    /// Frees `at` if `entry` sits there (a stale change leaves the floor as it is).
+    fn vacate(&mut self, at: SeatRef, entry: EntryId) {
+        if self.floor.occupant(at) == Some(entry) {
+            let _ = self.floor.unseat_entry(entry);
+        }
+    }
+
+    fn occupy(&mut self, at: SeatRef, entry: EntryId) {
+        let _ = self.floor.seat_entry(entry, at);
+    }
+
     fn apply_seat_changes(&mut self, changes: &[SeatChange]) {
         // Vacate first, then fill, so swaps and chains of moves never collide.
         for c in changes {
             if let Some(from) = c.from {
-                self.floor.vacate(from, c.entry_id);
+                self.vacate(from, c.entry_id);
             }
         }
         for c in changes {
             if let Some(to) = c.to {
-                self.floor.occupy(to, c.entry_id);
+                self.occupy(to, c.entry_id);
             }
         }
     }
@@ -555,7 +574,7 @@ impl Tournament {
                 e.eliminated_by = group.eliminated_by;
             }
             if let Some(seat) = b.seat {
-                self.floor.vacate(seat, b.entry_id);
+                self.vacate(seat, b.entry_id);
             }
         }
         if let Some(by) = group.eliminated_by {
@@ -604,7 +623,7 @@ impl Tournament {
             // Back to the old seat if nobody took it meanwhile; otherwise staff reseat them.
             if let Some(seat) = b.seat {
                 if self.floor.occupant(seat).is_none() {
-                    self.floor.occupy(seat, b.entry_id);
+                    self.occupy(seat, b.entry_id);
                 }
             }
         }
