@@ -38,7 +38,10 @@ impl Room {
 
     fn refusal(&mut self, cmd: CashCommand) -> String {
         let before = self.state.clone();
-        let message = self.run(cmd).expect_err("command should be refused").to_string();
+        let message = self
+            .run(cmd)
+            .expect_err("command should be refused")
+            .to_string();
         assert_eq!(before, self.state, "a refused command changed the state");
         message
     }
@@ -48,15 +51,16 @@ impl Room {
     }
 
     fn game(&mut self, game: &str, sb: i64, bb: i64) -> GameId {
-        match self.ok(CashCommand::CreateGame {
-            game: game.into(),
-            small_blind: Money::units(sb),
-            big_blind: Money::units(bb),
-            min_buy_in: None,
-            max_buy_in: None,
-            name: None,
-        })
-        .as_slice()
+        match self
+            .ok(CashCommand::CreateGame {
+                game: game.into(),
+                small_blind: Money::units(sb),
+                big_blind: Money::units(bb),
+                min_buy_in: None,
+                max_buy_in: None,
+                name: None,
+            })
+            .as_slice()
         {
             [CashEvent::GameCreated { game_id, .. }] => *game_id,
             other => panic!("unexpected {other:?}"),
@@ -137,7 +141,10 @@ fn player(n: u128) -> PlayerId {
 
 #[test]
 fn game_name_shows_whole_stakes_without_decimals_and_cents_with_two() {
-    assert_eq!(game_name("NLH", Money::units(1), Money::units(3)), "NLH 1/3");
+    assert_eq!(
+        game_name("NLH", Money::units(1), Money::units(3)),
+        "NLH 1/3"
+    );
     assert_eq!(
         game_name("PLO", Money::cents(50), Money::units(1)),
         "PLO 0.50/1"
@@ -189,7 +196,10 @@ fn minimum_buy_in_above_maximum_is_refused() {
         max_buy_in: Some(Money::units(300)),
         name: None,
     });
-    assert_eq!(msg, "the minimum buy-in (500) is more than the maximum (300)");
+    assert_eq!(
+        msg,
+        "the minimum buy-in (500) is more than the maximum (300)"
+    );
 }
 
 #[test]
@@ -1061,7 +1071,10 @@ fn only_the_longest_waiting_must_move_player_may_move_in() {
     });
     let ana = room.occupant(main_table, 9).unwrap();
     assert_eq!(ana.name, "Ana");
-    assert_eq!(ana.in_game_since, room.now, "time in the main game starts now");
+    assert_eq!(
+        ana.in_game_since, room.now,
+        "time in the main game starts now"
+    );
     let queue = must_move_queue(&room.state, main);
     assert_eq!(queue.len(), 1);
     assert_eq!(queue[0].name, "Bob");
@@ -1236,7 +1249,10 @@ fn names_on_the_board_follow_the_privacy_setting() {
         "Ana M."
     );
     assert_eq!(display_name("Ana", NameDisplay::FirstNameInitial), "Ana");
-    assert_eq!(display_name("ana maria martins", NameDisplay::Initials), "A.M.M.");
+    assert_eq!(
+        display_name("ana maria martins", NameDisplay::Initials),
+        "A.M.M."
+    );
     assert_eq!(display_name("", NameDisplay::Initials), "");
 }
 
@@ -1354,7 +1370,9 @@ fn state_survives_a_json_round_trip() {
 fn event_kinds_are_distinct_and_prefixed() {
     let id = uuid::Uuid::from_u128(1);
     let samples = [
-        CashEvent::GameClosed { game_id: GameId(id) },
+        CashEvent::GameClosed {
+            game_id: GameId(id),
+        },
         CashEvent::TableOpened {
             table_id: TableId(id),
         },
