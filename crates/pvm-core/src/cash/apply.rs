@@ -111,7 +111,11 @@ pub fn apply(state: &mut CashState, event: &CashEvent) {
             let Some(table) = state.tables.get_mut(table_id) else {
                 return;
             };
-            if *seat == 0 || *seat > table.seat_count || table.seats.contains_key(seat) {
+            if !table.open
+                || *seat == 0
+                || *seat > table.seat_count
+                || table.seats.contains_key(seat)
+            {
                 return;
             }
             table.seats.insert(
@@ -264,6 +268,7 @@ fn apply_move(
     };
     let same_seat = from_table_id == to_table_id && from_seat == to_seat;
     if same_seat
+        || !to_table.open
         || to_seat == 0
         || to_seat > to_table.seat_count
         || to_table.seats.contains_key(&to_seat)

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ListKind {
+    /// At least one table is open: the list is called in order.
     WaitingList,
+    /// No table is open yet: names of people who would play.
     InterestList,
 }
 

@@ -543,7 +543,7 @@ fn join_waitlist(
             position + 1
         )));
     }
-    if let Some((table, seat)) = state.seat_of(&person) {
+    if let Some((table, seat)) = state.seat_of(person.name, person.player_id) {
         if table.game_id == game_id {
             return Err(DomainError::refused(format!(
                 "{name} is already playing {} at table {}, seat {seat}",
@@ -659,7 +659,7 @@ fn known_entry(
 }
 
 fn refuse_if_seated(state: &CashState, person: &Person<'_>, name: &str) -> DomainResult<()> {
-    match state.seat_of(person) {
+    match state.seat_of(person.name, person.player_id) {
         Some((table, seat)) => Err(DomainError::refused(format!(
             "{name} is already seated at table {}, seat {seat}",
             table.number

@@ -155,7 +155,9 @@ pub enum MissedCallPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MissedCallOutcome {
+    /// Back to the end of the list.
     MovedToEnd,
+    /// Off the list.
     Removed,
 }
 
@@ -215,18 +217,14 @@ pub enum CashCommand {
         name: Option<String>,
     },
     /// Stop spreading a game for good; its list is dropped. Its tables must be closed.
-    CloseGame {
-        game_id: GameId,
-    },
+    CloseGame { game_id: GameId },
     /// Make `must_move_game_id` a must-move game feeding `main_game_id`.
     LinkMustMove {
         must_move_game_id: GameId,
         main_game_id: GameId,
     },
     /// Make a must-move game an ordinary game again.
-    UnlinkMustMove {
-        must_move_game_id: GameId,
-    },
+    UnlinkMustMove { must_move_game_id: GameId },
     /// Put a (closed) table in the room dealing `game_id`.
     AddTable {
         number: u32,
@@ -234,18 +232,13 @@ pub enum CashCommand {
         game_id: GameId,
     },
     /// Change the game a closed table will deal.
-    ChangeTableGame {
-        table_id: TableId,
-        game_id: GameId,
-    },
-    OpenTable {
-        table_id: TableId,
-    },
+    ChangeTableGame { table_id: TableId, game_id: GameId },
+    /// Open a table: its game is then running and its list a waiting list.
+    OpenTable { table_id: TableId },
     /// Close an empty table.
-    CloseTable {
-        table_id: TableId,
-    },
-    /// Seat a walk-in. `seat: None` takes the lowest free seat.
+    CloseTable { table_id: TableId },
+    /// Seat a walk-in. `seat: None` takes the lowest free seat. A floor decision: not
+    /// checked against the list or the must-move order.
     SeatPlayer {
         table_id: TableId,
         seat: Option<u8>,
@@ -258,10 +251,8 @@ pub enum CashCommand {
         table_id: TableId,
         seat: Option<u8>,
     },
-    UnseatPlayer {
-        table_id: TableId,
-        seat: u8,
-    },
+    /// A player leaves their seat.
+    UnseatPlayer { table_id: TableId, seat: u8 },
     /// Table or seat change within a game, or a must-move player moving to the main game.
     MovePlayer {
         from_table_id: TableId,
@@ -269,6 +260,7 @@ pub enum CashCommand {
         to_table_id: TableId,
         to_seat: Option<u8>,
     },
+    /// Put a person on a game's list (an interest list while the game is not running).
     JoinWaitlist {
         game_id: GameId,
         name: String,
@@ -276,31 +268,24 @@ pub enum CashCommand {
         player_id: Option<PlayerId>,
     },
     /// Page a player: their seat is ready.
-    CallPlayer {
-        entry_id: WaitlistEntryId,
-    },
+    CallPlayer { entry_id: WaitlistEntryId },
     /// Take a call back (called by mistake, or the seat went to someone else).
-    UndoCall {
-        entry_id: WaitlistEntryId,
-    },
-    RemoveFromWaitlist {
-        entry_id: WaitlistEntryId,
-    },
+    UndoCall { entry_id: WaitlistEntryId },
+    /// Take a person off a list at their or the floor's request.
+    RemoveFromWaitlist { entry_id: WaitlistEntryId },
     /// The floor gives up on a called player before the response time runs out.
-    MarkNoShow {
-        entry_id: WaitlistEntryId,
-    },
+    MarkNoShow { entry_id: WaitlistEntryId },
     /// Sent periodically by the scheduler: calls older than the response time miss.
     ExpireCalls {},
-    ChangeSettings {
-        settings: WaitlistSettings,
-    },
+    /// Replace the venue's list settings.
+    ChangeSettings { settings: WaitlistSettings },
 }
 
 /// A fact about the cash side of the room.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CashEvent {
+    /// A game was spread.
     GameCreated {
         game_id: GameId,
         game: String,
@@ -310,36 +295,33 @@ pub enum CashEvent {
         max_buy_in: Option<Money>,
         name: Option<String>,
     },
+    /// A game's name was changed (`None`: back to the name built from game and stakes).
     GameRenamed {
         game_id: GameId,
         name: Option<String>,
     },
-    GameClosed {
-        game_id: GameId,
-    },
+    /// A game was closed for good and its list dropped.
+    GameClosed { game_id: GameId },
+    /// A game became the must-move game feeding a main game.
     MustMoveLinked {
         must_move_game_id: GameId,
         main_game_id: GameId,
     },
-    MustMoveUnlinked {
-        must_move_game_id: GameId,
-    },
+    /// A must-move game became an ordinary game.
+    MustMoveUnlinked { must_move_game_id: GameId },
+    /// A table was put in the room, closed.
     TableAdded {
         table_id: TableId,
         number: u32,
         seat_count: u8,
         game_id: GameId,
     },
-    TableGameChanged {
-        table_id: TableId,
-        game_id: GameId,
-    },
-    TableOpened {
-        table_id: TableId,
-    },
-    TableClosed {
-        table_id: TableId,
-    },
+    /// A closed table was given another game.
+    TableGameChanged { table_id: TableId, game_id: GameId },
+    /// A table opened.
+    TableOpened { table_id: TableId },
+    /// A table closed.
+    TableClosed { table_id: TableId },
     /// `from_entry` is the list entry seated, if any; `left_lists` are entries the seating
     /// took off lists (the same person's other places), decided once so replay is exact.
     PlayerSeated {
@@ -351,10 +333,9 @@ pub enum CashEvent {
         from_entry: Option<WaitlistEntryId>,
         left_lists: Vec<WaitlistEntryId>,
     },
-    PlayerUnseated {
-        table_id: TableId,
-        seat: u8,
-    },
+    /// A player left their seat.
+    PlayerUnseated { table_id: TableId, seat: u8 },
+    /// A player changed seat or table, or moved from a must-move game to the main game.
     PlayerMoved {
         from_table_id: TableId,
         from_seat: u8,
@@ -363,6 +344,7 @@ pub enum CashEvent {
         at: Timestamp,
         left_lists: Vec<WaitlistEntryId>,
     },
+    /// A person joined the end of a game's list.
     PlayerJoinedWaitlist {
         entry_id: WaitlistEntryId,
         game_id: GameId,
@@ -371,28 +353,27 @@ pub enum CashEvent {
         player_id: Option<PlayerId>,
         at: Timestamp,
     },
+    /// A player was called to a seat.
     PlayerCalled {
         entry_id: WaitlistEntryId,
         at: Timestamp,
     },
-    CallUndone {
-        entry_id: WaitlistEntryId,
-    },
+    /// A call was taken back.
+    CallUndone { entry_id: WaitlistEntryId },
     /// A call ran past the response time.
     CallExpired {
         entry_id: WaitlistEntryId,
         outcome: MissedCallOutcome,
     },
+    /// The floor marked a called player as not coming.
     PlayerMarkedNoShow {
         entry_id: WaitlistEntryId,
         outcome: MissedCallOutcome,
     },
-    PlayerRemovedFromWaitlist {
-        entry_id: WaitlistEntryId,
-    },
-    SettingsChanged {
-        settings: WaitlistSettings,
-    },
+    /// A person was taken off a list.
+    PlayerRemovedFromWaitlist { entry_id: WaitlistEntryId },
+    /// The venue's list settings changed.
+    SettingsChanged { settings: WaitlistSettings },
 }
 
 impl CashEvent {
@@ -450,8 +431,10 @@ impl CashState {
         self.find_entry(entry_id).map(|(_, p)| p)
     }
 
-    /// Where a person sits, if anywhere: (table, seat).
-    pub fn seat_of(&self, person: &Person<'_>) -> Option<(&CashTable, u8)> {
+    /// Where a person sits, if anywhere: (table, seat). Same-person rules as for lists: the
+    /// player id when both records have one, otherwise the name.
+    pub fn seat_of(&self, name: &str, player_id: Option<PlayerId>) -> Option<(&CashTable, u8)> {
+        let person = Person { name, player_id };
         self.tables.values().find_map(|t| {
             t.seats
                 .iter()
@@ -472,14 +455,14 @@ impl CashState {
 /// person when both carry a player id and the ids match; when either has no id, the names
 /// decide (ignoring case and spacing), so a walk-in "ana" is not listed twice beside "Ana".
 #[derive(Debug, Clone, Copy)]
-pub struct Person<'a> {
+pub(crate) struct Person<'a> {
     pub name: &'a str,
     pub player_id: Option<PlayerId>,
 }
 
 impl Person<'_> {
     /// Whether the record (name, player id) is this person.
-    pub fn is(&self, name: &str, player_id: Option<PlayerId>) -> bool {
+    pub(crate) fn is(&self, name: &str, player_id: Option<PlayerId>) -> bool {
         match (self.player_id, player_id) {
             (Some(a), Some(b)) => a == b,
             _ => normalized_name(self.name) == normalized_name(name),

@@ -1388,3 +1388,36 @@ fn event_kinds_are_distinct_and_prefixed() {
     assert_eq!(kinds.len(), samples.len());
     assert!(kinds.iter().all(|k| k.starts_with("cash.")));
 }
+
+#[test]
+fn apply_keeps_closed_tables_empty() {
+    let mut room = Room::new();
+    let nlh = room.game("NLH", 1, 3);
+    let open = room.open_table(4, 9, nlh);
+    let closed = room.table(5, 9, nlh);
+    room.seat(open, Some(1), "Ana");
+    let forged = [
+        CashEvent::PlayerSeated {
+            table_id: closed,
+            seat: 1,
+            name: "Bob".into(),
+            player_id: None,
+            at: room.now,
+            from_entry: None,
+            left_lists: vec![],
+        },
+        CashEvent::PlayerMoved {
+            from_table_id: open,
+            from_seat: 1,
+            to_table_id: closed,
+            to_seat: 2,
+            at: room.now,
+            left_lists: vec![],
+        },
+    ];
+    for e in &forged {
+        apply(&mut room.state, e);
+    }
+    assert!(room.state.tables[&closed].seats.is_empty());
+    assert_eq!(room.occupant(open, 1).unwrap().name, "Ana");
+}
