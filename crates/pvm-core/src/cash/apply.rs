@@ -204,6 +204,10 @@ pub fn apply(state: &mut CashState, event: &CashEvent) {
         }
         CashEvent::SettingsChanged { settings } => {
             state.settings = settings.clone();
+            let cap = turnover_cap(state);
+            for game in state.games.values_mut() {
+                keep_last(&mut game.recent_list_seatings, cap);
+            }
         }
     }
 }
@@ -229,12 +233,20 @@ fn remove_entry(state: &mut CashState, entry_id: WaitlistEntryId) -> Option<Wait
 }
 
 fn record_list_seating(state: &mut CashState, entry: &WaitlistEntry, at: Timestamp) {
-    let cap = usize::try_from(state.settings.turnover_sample.max(2)).unwrap_or(2);
+    let cap = turnover_cap(state);
     if let Some(game) = state.games.get_mut(&entry.game_id) {
         game.recent_list_seatings.push(at);
-        let excess = game.recent_list_seatings.len().saturating_sub(cap);
-        game.recent_list_seatings.drain(..excess);
+        keep_last(&mut game.recent_list_seatings, cap);
     }
+}
+
+fn turnover_cap(state: &CashState) -> usize {
+    usize::try_from(state.settings.turnover_sample.max(2)).unwrap_or(2)
+}
+
+fn keep_last(seatings: &mut Vec<Timestamp>, cap: usize) {
+    let excess = seatings.len().saturating_sub(cap);
+    seatings.drain(..excess);
 }
 
 fn apply_missed_call(state: &mut CashState, entry_id: WaitlistEntryId, outcome: MissedCallOutcome) {

@@ -1179,6 +1179,10 @@ fn only_the_last_seatings_feed_the_estimate() {
         });
     }
     assert_eq!(room.state.games[&nlh].recent_list_seatings.len(), 2);
+    room.ok(CashCommand::ChangeSettings {
+        settings: WaitlistSettings::default(),
+    });
+    assert_eq!(room.state.games[&nlh].recent_list_seatings.len(), 2);
     assert_eq!(
         estimated_wait_ms(&room.state, nlh, 1, room.now),
         Some(4 * MINUTE_MS)
@@ -1420,4 +1424,35 @@ fn apply_keeps_closed_tables_empty() {
     }
     assert!(room.state.tables[&closed].seats.is_empty());
     assert_eq!(room.occupant(open, 1).unwrap().name, "Ana");
+}
+
+#[test]
+fn shrinking_the_turnover_sample_drops_the_oldest_seatings() {
+    let mut room = Room::new();
+    let nlh = room.game("NLH", 1, 3);
+    let t = room.open_table(4, 9, nlh);
+    for name in ["Ana", "Bob", "Cy", "Dee"] {
+        room.join(nlh, name);
+    }
+    for gap in [0, 60, 4, 6] {
+        room.minutes(gap);
+        let first = room.state.list(nlh)[0].id;
+        room.ok(CashCommand::SeatFromWaitlist {
+            entry_id: first,
+            table_id: t,
+            seat: None,
+        });
+    }
+    assert_eq!(room.state.games[&nlh].recent_list_seatings.len(), 4);
+    room.ok(CashCommand::ChangeSettings {
+        settings: WaitlistSettings {
+            turnover_sample: 3,
+            ..WaitlistSettings::default()
+        },
+    });
+    // 4 and 6 minutes apart: the hour-long gap no longer counts.
+    assert_eq!(
+        estimated_wait_ms(&room.state, nlh, 1, room.now),
+        Some(5 * MINUTE_MS)
+    );
 }
