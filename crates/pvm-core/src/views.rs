@@ -509,11 +509,18 @@ pub fn waiting_list(state: &VenueState, only: &[GameId], now: Timestamp) -> Wait
         .filter(|g| only.is_empty() || only.contains(&g.game_id))
         .map(|g| WaitingGame {
             game: g.name.clone(),
-            interest_only: g.kind == cash::ListKind::Interest,
-            estimated_wait: g
-                .estimated_wait_ms
+            interest_only: g.kind == cash::ListKind::InterestList,
+            estimated_wait: match g.kind {
+                cash::ListKind::InterestList => String::new(),
+                cash::ListKind::WaitingList => cash::estimated_wait_ms(
+                    &state.cash,
+                    g.game_id,
+                    g.entries.len() as u32 + 1,
+                    now,
+                )
                 .map(|ms| format!("about {} min", (ms + 59_999) / 60_000))
                 .unwrap_or_default(),
+            },
             lines: g
                 .entries
                 .iter()
@@ -531,7 +538,7 @@ pub fn waiting_list(state: &VenueState, only: &[GameId], now: Timestamp) -> Wait
 pub fn tables_board(state: &VenueState, now: Timestamp) -> TablesBoardScreen {
     let lines = cash::board(&state.cash, now)
         .into_iter()
-        .filter(|g| g.kind != cash::ListKind::Interest)
+        .filter(|g| g.kind != cash::ListKind::InterestList)
         .map(|g| TablesBoardLine {
             game: g.name.clone(),
             tables: g.open_tables,

@@ -91,7 +91,7 @@ where
             last_expiry = tokio::time::Instant::now();
             if pvm_core::cash::has_expired_calls(&state.cash, now) {
                 let cmd = Command::Cash {
-                    command: pvm_core::cash::CashCommand::ExpireCalls,
+                    command: pvm_core::cash::CashCommand::ExpireCalls {},
                 };
                 if let Err(e) = engine.execute(cmd).await {
                     tracing::warn!(error = %e, "expiring unanswered waiting-list calls failed");

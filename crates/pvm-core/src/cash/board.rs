@@ -196,3 +196,12 @@ pub fn display_name(name: &str, mode: NameDisplay) -> String {
         (NameDisplay::Initials, _) => words.iter().map(|w| format!("{}.", initial(w))).collect(),
     }
 }
+
+/// Is any called player past the response time at `now`? The node's scheduler asks this
+/// before sending `ExpireCalls`, so an idle room writes no events.
+pub fn has_expired_calls(state: &CashState, now: Timestamp) -> bool {
+    state.waitlists.values().flatten().any(|e| {
+        e.called_at
+            .is_some_and(|at| now.millis_since(at) >= state.settings.call_response_ms)
+    })
+}

@@ -378,6 +378,16 @@ pub enum CashEvent {
 
 impl CashEvent {
     /// A stable name for the event log.
+    /// The id of what this event created, if it created something.
+    pub fn created_id(&self) -> Option<uuid::Uuid> {
+        match self {
+            CashEvent::GameCreated { game_id, .. } => Some(game_id.0),
+            CashEvent::TableAdded { table_id, .. } => Some(table_id.0),
+            CashEvent::PlayerJoinedWaitlist { entry_id, .. } => Some(entry_id.0),
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             CashEvent::GameCreated { .. } => "cash.game_created",
