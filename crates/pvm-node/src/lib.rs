@@ -1,2 +1,3 @@
 //! pvm-node: the venue's daemon. The binary (`main.rs`) only wires these modules together.
 pub mod timesync;
+pub mod gpio;
