@@ -1,3 +1,4 @@
 //! pvm-node: the venue's daemon. The binary (`main.rs`) only wires these modules together.
-pub mod timesync;
 pub mod gpio;
+pub mod mdns;
+pub mod timesync;

@@ -182,11 +182,9 @@ async fn debounced_presses_become_actions_on_the_channel() {
         ]
     );
     // Nothing else: the bounces really were swallowed.
-    assert!(
-        tokio::time::timeout(ms(100), actions_rx.recv())
-            .await
-            .is_err()
-    );
+    assert!(tokio::time::timeout(ms(100), actions_rx.recv())
+        .await
+        .is_err());
 }
 
 #[tokio::test]

@@ -9,8 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pvm_node::timesync::{
-    apply_attempt, query_server, spawn, spawn_with_clock, SystemClock, TimeStatus,
-    TimeSyncSettings,
+    apply_attempt, query_server, spawn, spawn_with_clock, SystemClock, TimeStatus, TimeSyncSettings,
 };
 
 /// A chronyd serving NTP on a free loopback port; killed when dropped.
@@ -226,7 +225,13 @@ async fn offsets_beyond_the_threshold_step_the_clock_and_leave_nothing_pending()
         ..settings_for(vec![chronyd.server()])
     };
     let before = pvm_node::timesync::system_now_ms();
-    let status = apply_attempt(&TimeStatus::default(), Ok(far_off), &settings, &clock, before);
+    let status = apply_attempt(
+        &TimeStatus::default(),
+        Ok(far_off),
+        &settings,
+        &clock,
+        before,
+    );
     let set_to = clock.set_to.lock().unwrap().clone();
     assert_eq!(set_to.len(), 1);
     assert!(set_to[0] >= before + 90_000 && set_to[0] < before + 91_000);
