@@ -182,6 +182,7 @@ impl Buzzer {
     }
 
     /// Sound for `duration` (extending a pulse already running if this one ends later).
+    /// Must be called inside a Tokio runtime: a timer task switches the buzzer off.
     pub fn pulse(&self, duration: Duration) {
         let ends_at = Instant::now() + duration;
         {
@@ -393,7 +394,7 @@ impl Drop for GpioHandle {
 }
 
 /// Starts the buttons and the buzzer on real hardware; without hardware, logs once and returns
-/// a handle that does nothing.
+/// a handle that does nothing. Must be called inside a Tokio runtime.
 pub fn spawn(settings: &GpioSettings, actions: mpsc::Sender<ButtonAction>) -> GpioHandle {
     if !settings.enabled {
         return GpioHandle::default();

@@ -299,6 +299,7 @@ impl Drop for TimeSyncHandle {
 }
 
 /// Starts synchronising now and then every `interval`, stepping the real system clock if allowed.
+/// Must be called inside a Tokio runtime.
 pub fn spawn(settings: TimeSyncSettings) -> TimeSyncHandle {
     spawn_with_clock(settings, Arc::new(RealtimeClock))
 }
@@ -345,6 +346,93 @@ mod tests {
         assert_eq!(with_default_port("[::1]:1123"), "[::1]:1123");
         assert_eq!(with_default_port("127.0.0.1:1123"), "127.0.0.1:1123");
         assert_eq!(with_default_port("time.lan:4123"), "time.lan:4123");
+    }
+
+    /// Panics if touched: these tests never ask for a clock step.
+    struct UntouchableClock;
+
+    impl SystemClock for UntouchableClock {
+        fn set_unix_ms(&self, _unix_ms: i64) -> std::io::Result<()> {
+            panic!("the clock must not be stepped here");
+        }
+    }
+
+    fn sample(offset_ms: i64) -> SntpSample {
+        SntpSample {
+            server: "ntp.lan".to_owned(),
+            offset_ms,
+            roundtrip_ms: 3,
+            stratum: 2,
+        }
+    }
+
+    fn silent_server() -> Vec<TimeSyncError> {
+        vec![TimeSyncError::Timeout {
+            server: "ntp.lan".to_owned(),
+            timeout_ms: 3_000,
+        }]
+    }
+
+    #[test]
+    fn a_failure_after_a_sync_keeps_the_clock_trusted_and_says_why() {
+        let settings = TimeSyncSettings::default();
+        let synced = apply_attempt(
+            &TimeStatus::default(),
+            Ok(sample(40)),
+            &settings,
+            &UntouchableClock,
+            1_000,
+        );
+        let failed = apply_attempt(
+            &synced,
+            Err(silent_server()),
+            &settings,
+            &UntouchableClock,
+            2_000,
+        );
+        assert!(failed.trusted);
+        assert_eq!(failed.last_sync_ms, Some(1_000));
+        assert_eq!(failed.offset_ms, Some(40));
+        assert_eq!(
+            failed.last_error.as_deref(),
+            Some("time server \"ntp.lan\" did not answer within 3000 ms")
+        );
+    }
+
+    #[test]
+    fn a_sync_after_a_failure_clears_the_error() {
+        let settings = TimeSyncSettings::default();
+        let failed = apply_attempt(
+            &TimeStatus::default(),
+            Err(silent_server()),
+            &settings,
+            &UntouchableClock,
+            1_000,
+        );
+        assert!(!failed.trusted);
+        let synced = apply_attempt(&failed, Ok(sample(-7)), &settings, &UntouchableClock, 2_000);
+        assert!(synced.trusted);
+        assert_eq!(synced.last_error, None);
+        assert_eq!(synced.offset_ms, Some(-7));
+        assert_eq!(synced.stratum, Some(2));
+        assert_eq!(synced.server.as_deref(), Some("ntp.lan"));
+    }
+
+    #[test]
+    fn the_clock_is_left_alone_when_stepping_is_off() {
+        let settings = TimeSyncSettings {
+            set_system_clock: false,
+            step_threshold_ms: 0,
+            ..TimeSyncSettings::default()
+        };
+        let synced = apply_attempt(
+            &TimeStatus::default(),
+            Ok(sample(3_600_000)),
+            &settings,
+            &UntouchableClock,
+            1_000,
+        );
+        assert_eq!(synced.offset_ms, Some(3_600_000));
     }
 
     #[test]
