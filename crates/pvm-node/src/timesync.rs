@@ -145,8 +145,58 @@ fn with_default_port(server: &str) -> String {
     }
 }
 
+/// The local clock as the SNTP exchange sees it. `skew_ms` pretends the clock is that far ahead
+/// (negative: behind), which lets a test play a wrong clock against a real server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LocalClock {
+    /// Added to the system time for every timestamp of the exchange.
+    pub skew_ms: i64,
+    micros_since_epoch: u64,
+}
+
+impl LocalClock {
+    /// The local clock shifted by `skew_ms`.
+    pub fn skewed(skew_ms: i64) -> Self {
+        LocalClock {
+            skew_ms,
+            micros_since_epoch: 0,
+        }
+    }
+}
+
+impl sntpc::NtpTimestampGenerator for LocalClock {
+    fn init(&mut self) {
+        // Unlike the stock generator this never panics on a clock before 1970 (a Pi without RTC
+        // may boot with any date); NTP cannot express such times anyway, so they clamp to 0.
+        let micros = match SystemTime::now().duration_since(UNIX_EPOCH) {
+            Ok(since) => i64::try_from(since.as_micros()).unwrap_or(i64::MAX),
+            Err(_) => 0,
+        };
+        let skewed = micros.saturating_add(self.skew_ms.saturating_mul(1_000));
+        self.micros_since_epoch = u64::try_from(skewed).unwrap_or(0);
+    }
+
+    fn timestamp_sec(&self) -> u64 {
+        self.micros_since_epoch / 1_000_000
+    }
+
+    fn timestamp_subsec_micros(&self) -> u32 {
+        // Always below 1_000_000, so the conversion cannot fail.
+        u32::try_from(self.micros_since_epoch % 1_000_000).unwrap_or(0)
+    }
+}
+
 /// Asks one server for the time once.
 pub async fn query_server(server: &str, timeout: Duration) -> Result<SntpSample, TimeSyncError> {
+    query_server_with_clock(server, timeout, LocalClock::default()).await
+}
+
+/// As [`query_server`], measuring against the given local clock.
+pub async fn query_server_with_clock(
+    server: &str,
+    timeout: Duration,
+    clock: LocalClock,
+) -> Result<SntpSample, TimeSyncError> {
     let target = with_default_port(server);
     let resolve_error = |reason: String| TimeSyncError::Resolve {
         server: server.to_owned(),
@@ -169,7 +219,7 @@ pub async fn query_server(server: &str, timeout: Duration) -> Result<SntpSample,
             server: server.to_owned(),
             source,
         })?;
-    let context = sntpc::NtpContext::new(sntpc::StdTimestampGen::default());
+    let context = sntpc::NtpContext::new(clock);
     let answer = tokio::time::timeout(timeout, sntpc::get_time(addr, &socket, context))
         .await
         .map_err(|_| TimeSyncError::Timeout {

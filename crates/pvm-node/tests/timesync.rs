@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pvm_node::timesync::{
-    apply_attempt, query_server, spawn, spawn_with_clock, SystemClock, TimeStatus, TimeSyncSettings,
+    apply_attempt, query_server, query_server_with_clock, spawn, spawn_with_clock, LocalClock,
+    SystemClock, TimeStatus, TimeSyncSettings,
 };
 
 /// A chronyd serving NTP on a free loopback port; killed when dropped.
@@ -120,6 +121,36 @@ async fn local_chronyd_answers_with_its_stratum_and_a_tiny_offset() {
     // Same machine, same clock: anything beyond a few ms would be a unit or sign bug.
     assert!(sample.offset_ms.abs() < 50, "offset {}", sample.offset_ms);
     assert_eq!(sample.server, chronyd.server());
+}
+
+#[tokio::test]
+async fn a_clock_running_behind_gets_a_positive_offset_of_the_right_size() {
+    let chronyd = start_chronyd().await;
+    // Pretend our clock is 90 s slow: the server is then 90 s ahead of us.
+    let behind = query_server_with_clock(
+        &chronyd.server(),
+        Duration::from_secs(1),
+        LocalClock::skewed(-90_000),
+    )
+    .await
+    .unwrap();
+    assert!(
+        (behind.offset_ms - 90_000).abs() < 50,
+        "offset {}",
+        behind.offset_ms
+    );
+    let ahead = query_server_with_clock(
+        &chronyd.server(),
+        Duration::from_secs(1),
+        LocalClock::skewed(2_500),
+    )
+    .await
+    .unwrap();
+    assert!(
+        (ahead.offset_ms + 2_500).abs() < 50,
+        "offset {}",
+        ahead.offset_ms
+    );
 }
 
 #[tokio::test]
