@@ -8,6 +8,7 @@ pub mod entropy;
 pub mod error;
 pub mod ids;
 pub mod money;
+pub mod payouts;
 pub mod time;
 
 pub use entropy::{Entropy, SeededEntropy};
