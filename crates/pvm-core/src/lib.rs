@@ -6,6 +6,7 @@
 
 pub mod entropy;
 pub mod error;
+pub mod icm;
 pub mod ids;
 pub mod money;
 pub mod payouts;
