@@ -4,6 +4,7 @@
 //! `apply(state, event)` folds them. Nothing here does I/O, reads a clock or draws ambient
 //! randomness: the node, the kiosk, the web pages and the cloud all share this crate.
 
+pub mod deals;
 pub mod entropy;
 pub mod error;
 pub mod icm;
