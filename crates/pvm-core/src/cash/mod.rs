@@ -18,7 +18,7 @@ mod tests;
 
 pub use apply::apply;
 pub use board::{
-    board, display_name, estimated_wait_ms, must_move_queue, BoardEntry, GameBoard, ListKind,
+    board, display_name, has_expired_calls, estimated_wait_ms, must_move_queue, BoardEntry, GameBoard, ListKind,
     MustMoveCandidate,
 };
 pub use decide::decide;
