@@ -115,8 +115,10 @@ impl fmt::Debug for NewUser {
     }
 }
 
-/// Changes to a user; `None` leaves a field as it is.
+/// Changes to a user; `None` leaves a field as it is. Unknown fields are refused so that a
+/// typo ("disable": true) is an error rather than a silent no-op.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UserPatch {
     pub display_name: Option<String>,
     pub role: Option<Role>,

@@ -12,9 +12,9 @@ use std::fmt;
 ///
 /// [`HashCost::OWASP_MINIMUM`] (19 MiB, 2 passes, 1 lane) is the production setting: it is
 /// the OWASP Password Storage Cheat Sheet's first recommended argon2id configuration and the
-/// argon2 crate's default, and takes well under a second on a Raspberry Pi 5 while leaving
-/// its memory free for the node. Stored hashes carry their own parameters, so raising the
-/// cost later still verifies old passwords.
+/// argon2 crate's default. It costs 19 MiB and a fraction of a second per login on a
+/// Raspberry Pi 5 (logins are rare and run on the blocking pool), so it is not tuned down;
+/// raising it is safe because stored hashes carry their own parameters and still verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HashCost {
     pub memory_kib: u32,

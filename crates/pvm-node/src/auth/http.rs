@@ -127,6 +127,7 @@ pub struct SetupStatus {
 
 /// `POST /api/v1/setup`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SetupRequest {
     pub setup_code: String,
     pub username: String,
@@ -138,6 +139,7 @@ pub struct SetupRequest {
 
 /// `POST /api/v1/auth/login`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
@@ -161,6 +163,7 @@ pub struct MeResponse {
 
 /// `POST /api/v1/auth/password`: a user changes their own password.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     pub current_password: String,
     pub new_password: String,
@@ -168,6 +171,7 @@ pub struct ChangePasswordRequest {
 
 /// `POST /api/v1/users`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     pub username: String,
     #[serde(default)]
@@ -178,6 +182,7 @@ pub struct CreateUserRequest {
 
 /// `PUT /api/v1/users/{username}/password`: an admin sets someone's password.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ResetPasswordRequest {
     pub password: String,
 }

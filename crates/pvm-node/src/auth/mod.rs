@@ -11,6 +11,17 @@
 //! * Handlers get the signed-in user through the [`AuthUser`] extractor (401 without valid
 //!   credentials) and check the role with [`AuthUser::require`] (403).
 //!
+//! Wiring, in the binary: open the service once and let the app state hand it out.
+//!
+//! ```text
+//! let auth = Arc::new(AuthService::open(&data_dir, Arc::new(SystemClock), AuthConfig::default())?);
+//! impl FromRef<AppState> for Arc<AuthService> { fn from_ref(s: &AppState) -> Self { s.auth.clone() } }
+//! let app = Router::new().merge(auth::routes()).with_state(app_state);
+//! axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
+//! ```
+//!
+//! `into_make_service_with_connect_info` matters: the login rate limit is per client IP.
+//!
 //! Accounts live in their own SQLite file (`accounts.db`, see `pvm_store::accounts`), so
 //! credentials never enter the event log that syncs to the cloud.
 

@@ -726,3 +726,60 @@ async fn malformed_json_gets_400_in_the_api_error_shape() {
     assert_eq!(body["error"]["code"], "bad_request");
     assert!(body["error"]["details"].is_null());
 }
+
+#[tokio::test]
+async fn unknown_fields_and_roles_are_refused_not_ignored() {
+    let node = fresh_node();
+    let admin = node.set_up().await;
+    node.add_user(&admin, "dave", "dealer").await;
+    let typo = node
+        .send(
+            Method::PATCH,
+            "/api/v1/users/dave",
+            Cred::Bearer(&admin),
+            json!({"disable": true}),
+        )
+        .await;
+    assert_api_error(&typo, StatusCode::BAD_REQUEST, "bad_request");
+    let bad_role = node
+        .send(
+            Method::PATCH,
+            "/api/v1/users/dave",
+            Cred::Bearer(&admin),
+            json!({"role": "owner"}),
+        )
+        .await;
+    assert_api_error(&bad_role, StatusCode::BAD_REQUEST, "bad_request");
+    assert!(!node.auth.user("dave").unwrap().disabled);
+}
+
+/// Over a real socket: the rate limit sees the peer address only when the server is started
+/// with connection info, as the binary must do.
+#[tokio::test]
+async fn rate_limit_uses_the_peer_address_of_a_real_connection() {
+    let node = fresh_node();
+    node.set_up().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = node.app.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}/api/v1/auth/login");
+    let wrong = json!({"username": "owner", "password": "wrong password"});
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let response = client.post(&url).json(&wrong).send().await.unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+    // The loopback client is blocked; a client from the LAN is not.
+    let lan = node.login_from(PHONE, "owner", ADMIN_PASSWORD).await;
+    assert_eq!(lan.status, StatusCode::OK);
+    server.abort();
+}
