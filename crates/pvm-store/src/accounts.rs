@@ -814,6 +814,20 @@ mod tests {
     }
 
     #[test]
+    fn database_from_a_newer_version_is_refused_not_damaged() {
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join("accounts.db");
+        drop(AccountStore::open(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        let err = AccountStore::open(&path).unwrap_err();
+        assert!(matches!(err, AccountError::Corrupt(_)), "{err}");
+        assert!(err.to_string().contains("schema version 99"), "{err}");
+    }
+
+    #[test]
     fn roles_are_ordered_admin_over_floor_over_dealer() {
         assert!(Role::Admin > Role::Floor && Role::Floor > Role::Dealer);
         for role in [Role::Admin, Role::Floor, Role::Dealer] {
