@@ -1,1 +1,2 @@
 //! pvm-store: the append-only event log in SQLite.
+pub mod accounts;
