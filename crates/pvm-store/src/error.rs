@@ -102,7 +102,11 @@ pub enum StoreError {
 impl StoreError {
     /// Sorts a SQLite error into the variant a caller can act on: a full disk and a damaged
     /// file need different responses from a programming error.
-    pub(crate) fn from_sqlite(path: &std::path::Path, doing: &'static str, source: rusqlite::Error) -> Self {
+    pub(crate) fn from_sqlite(
+        path: &std::path::Path,
+        doing: &'static str,
+        source: rusqlite::Error,
+    ) -> Self {
         match source.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DiskFull) => StoreError::DiskFull {
                 path: path.to_path_buf(),

@@ -14,7 +14,9 @@ mod schema;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{
+    params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -168,7 +170,11 @@ impl Store {
     }
 
     /// Up to `limit` events with a sequence number greater than `after_seq`, in order.
-    pub fn events_since(&self, after_seq: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+    pub fn events_since(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let sqlite = |e| StoreError::from_sqlite(&self.path, "reading events", e);
         let Ok(after) = i64::try_from(after_seq) else {
             return Ok(Vec::new());
@@ -207,8 +213,12 @@ impl Store {
     pub fn last_seq(&self) -> Result<u64, StoreError> {
         let seq: i64 = self
             .conn
-            .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |row| row.get(0))
-            .map_err(|e| StoreError::from_sqlite(&self.path, "reading the last sequence number", e))?;
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |row| {
+                row.get(0)
+            })
+            .map_err(|e| {
+                StoreError::from_sqlite(&self.path, "reading the last sequence number", e)
+            })?;
         self.stored_seq(seq)
     }
 
@@ -297,9 +307,11 @@ impl Store {
     /// A node metadata value, if set.
     pub fn meta_get(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |row| {
-                row.get(0)
-            })
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                params![key],
+                |row| row.get(0),
+            )
             .optional()
             .map_err(|e| StoreError::from_sqlite(&self.path, "reading node metadata", e))
     }
@@ -384,7 +396,11 @@ fn write_batch(
     Ok(outcome)
 }
 
-fn insert_events(conn: &Connection, path: &Path, batch: &[NewEvent]) -> Result<Vec<u64>, StoreError> {
+fn insert_events(
+    conn: &Connection,
+    path: &Path,
+    batch: &[NewEvent],
+) -> Result<Vec<u64>, StoreError> {
     let mut stmt = conn
         .prepare_cached(INSERT_EVENT)
         .map_err(|e| StoreError::from_sqlite(path, "appending events", e))?;
@@ -513,4 +529,112 @@ fn inspect_existing(path: &Path) -> Result<(), StoreError> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: usize, body_len: usize) -> NewEvent {
+        NewEvent {
+            id: Uuid::now_v7(),
+            stream: "tournament".to_owned(),
+            kind: "chips_counted".to_owned(),
+            at_ms: 1_700_000_000_000,
+            body: format!(r#"{{"n":{n},"pad":"{}"}}"#, "x".repeat(body_len)),
+        }
+    }
+
+    fn page_count(store: &Store) -> i64 {
+        store
+            .conn
+            .pragma_query_value(None, "page_count", |row| row.get(0))
+            .unwrap()
+    }
+
+    /// Caps the file at its current size plus `spare` pages; SQLite then reports
+    /// SQLITE_FULL exactly as it does when the disk itself is full.
+    fn cap_file(store: &Store, spare: i64) {
+        let cap = page_count(store) + spare;
+        store
+            .conn
+            .pragma_update(None, "max_page_count", cap)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_full_disk_fails_the_append_cleanly_and_the_store_keeps_working() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pvm.db");
+        let mut store = Store::open(&path).unwrap();
+        store.append(&[event(0, 10), event(1, 10)]).unwrap();
+        cap_file(&store, 2);
+
+        // Each command is larger than the remaining space, so it cannot fit.
+        let big: Vec<NewEvent> = (0..20).map(|n| event(n, 2_000)).collect();
+        let refused = store.append(&big);
+        assert!(
+            matches!(refused, Err(StoreError::DiskFull { ref path, .. }) if path.ends_with("pvm.db")),
+            "expected a disk-full error, got {refused:?}"
+        );
+        assert!(refused.unwrap_err().to_string().contains("full"));
+
+        // Nothing half-written, and reads still work.
+        assert_eq!(store.last_seq().unwrap(), 2);
+        assert_eq!(store.events_since(0, 100).unwrap().len(), 2);
+
+        // Space is freed: the very same command now goes through, with contiguous seqs.
+        cap_file(&store, 10_000);
+        assert_eq!(store.append(&big).unwrap(), (3..=22).collect::<Vec<u64>>());
+        store.close().unwrap();
+
+        let reopened = Store::open(&path).unwrap();
+        assert_eq!(reopened.last_seq().unwrap(), 22);
+    }
+
+    #[test]
+    fn a_full_disk_during_a_group_commit_never_reports_a_lost_batch_as_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pvm.db");
+        let mut store = Store::open(&path).unwrap();
+        store.append(&[event(0, 10)]).unwrap();
+        cap_file(&store, 20);
+
+        let batches: Vec<Vec<NewEvent>> = (0..30)
+            .map(|n| vec![event(n, 1_500), event(n, 1_500)])
+            .collect();
+        // SQLite may roll back the whole transaction on SQLITE_FULL (it does today), or only
+        // the failing statement; either way the report must match what is on disk.
+        let recorded: usize = match store.append_batches(&batches) {
+            Ok(outcomes) => {
+                assert!(
+                    outcomes
+                        .iter()
+                        .any(|o| matches!(o, Err(StoreError::DiskFull { .. }))),
+                    "the space should run out part-way"
+                );
+                outcomes
+                    .iter()
+                    .filter_map(|o| o.as_ref().ok())
+                    .map(Vec::len)
+                    .sum()
+            }
+            Err(StoreError::DiskFull { .. }) => 0,
+            Err(other) => panic!("expected a disk-full error, got {other:?}"),
+        };
+        // Exactly what was reported as recorded is in the log, nothing more.
+        assert_eq!(store.last_seq().unwrap(), 1 + recorded as u64);
+
+        cap_file(&store, 10_000);
+        let fresh: Vec<Vec<NewEvent>> = (0..2).map(|n| vec![event(n, 1_500)]).collect();
+        let outcomes = store.append_batches(&fresh).unwrap();
+        assert!(outcomes.iter().all(Result::is_ok));
+        let seqs: Vec<u64> = store
+            .events_since(0, usize::MAX)
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    }
 }

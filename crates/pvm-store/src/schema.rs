@@ -73,7 +73,8 @@ mod tests {
     use super::*;
 
     fn version_of(conn: &Connection) -> u32 {
-        conn.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap()
+        conn.pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap()
     }
 
     fn tables_of(conn: &Connection) -> Vec<String> {
