@@ -99,6 +99,8 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if file_exists(path)? {
             inspect_existing(path)?;
+        } else {
+            refuse_orphaned_wal(path)?;
         }
         let sqlite = |doing| move |e| StoreError::from_sqlite(path, doing, e);
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -446,6 +448,30 @@ fn file_exists(path: &Path) -> Result<bool, StoreError> {
         Err(source) => Err(StoreError::Io {
             path: path.to_path_buf(),
             doing: "checking whether the store exists",
+            source,
+        }),
+    }
+}
+
+/// A write-ahead log whose database file is gone holds committed events that SQLite would
+/// replay onto a fresh, empty file; refuse rather than guess, so someone can look at it.
+fn refuse_orphaned_wal(path: &Path) -> Result<(), StoreError> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = PathBuf::from(wal);
+    match std::fs::metadata(&wal) {
+        Ok(meta) if meta.len() > 0 => Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!(
+                "the database file is missing but its write-ahead log {} is not",
+                wal.display()
+            ),
+        }),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(StoreError::Io {
+            path: wal,
+            doing: "checking for a leftover write-ahead log",
             source,
         }),
     }

@@ -497,3 +497,31 @@ fn error_messages_say_what_was_refused_and_why() {
     assert!(message.contains("not a PVM event store"), "{message}");
     assert!(message.contains("untouched"), "{message}");
 }
+
+#[test]
+fn a_write_ahead_log_without_its_database_file_is_refused_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pvm.db");
+    let wal = dir.path().join("pvm.db-wal");
+    {
+        let mut store = Store::open(&path).unwrap();
+        store.append(&events(3)).unwrap();
+        // Keep a copy of the live log before close() folds it away.
+        std::fs::copy(&wal, dir.path().join("saved-wal")).unwrap();
+        store.close().unwrap();
+    }
+    std::fs::remove_file(&path).unwrap();
+    std::fs::rename(dir.path().join("saved-wal"), &wal).unwrap();
+    let before = std::fs::read(&wal).unwrap();
+    assert!(!before.is_empty());
+
+    assert!(matches!(
+        Store::open(&path),
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(
+        !path.exists(),
+        "no new database was created over the orphaned log"
+    );
+    assert_eq!(std::fs::read(&wal).unwrap(), before);
+}
