@@ -618,9 +618,39 @@ mod tests {
         req.hold_back = Money::units(300);
         let deal = propose(&req).unwrap();
         assert_eq!(deal.held_back, Money::units(300));
+        // Equal stacks share the 1400.00 left equally; the odd cent goes to the first player.
         assert_eq!(
-            deal.payouts.iter().copied().sum::<Money>(),
-            Money::units(1_400)
+            deal.payouts,
+            vec![
+                Money::cents(46_667),
+                Money::cents(46_667),
+                Money::cents(46_666)
+            ]
+        );
+    }
+
+    #[test]
+    fn chip_chop_rounds_to_the_unit_with_odd_cents_to_the_chip_leader() {
+        let mut req = request(
+            &[0, 0, 0],
+            &[20, 50, 30],
+            DealMethod::ChipChop { clamp: false },
+        );
+        req.prizes = vec![
+            Money::cents(500_003),
+            Money::cents(300_000),
+            Money::cents(200_000),
+        ];
+        req.rounding_unit = Money::units(25);
+        let deal = propose(&req).unwrap();
+        // 10000.03: 400 units of 25.00 split 80/200/120, the 0.03 to the chip leader.
+        assert_eq!(
+            deal.payouts,
+            vec![
+                Money::units(2_000),
+                Money::cents(500_003),
+                Money::units(3_000)
+            ]
         );
     }
 

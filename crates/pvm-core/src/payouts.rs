@@ -215,9 +215,13 @@ pub fn distribute(
     Ok(amounts.into_iter().map(Money::cents).collect())
 }
 
-/// Pays players who share places (busted on the same hand with equal stacks, TDA 2024 rule 20)
-/// the average of those places; odd cents go to the better-placed amounts first, so the sum is
-/// exact and the result never increases.
+/// Pays players who share places the average of those places; odd cents go to the better-placed
+/// amounts first, so the sum is exact and the result never increases.
+///
+/// Players knocked out on the same hand (during hand-for-hand, on the same round of hands)
+/// finish in order of their stacks at the start of the hand; only those who started it with
+/// equal stacks tie and share (TDA 2024 rule 20, Simultaneous Eliminations). `amounts` are the
+/// prizes of the shared places, best first.
 pub fn split_tied(amounts: &[Money]) -> Vec<Money> {
     let Ok(count) = i64::try_from(amounts.len()) else {
         return amounts.to_vec();
