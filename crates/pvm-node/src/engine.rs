@@ -27,6 +27,8 @@ pub enum EngineError {
     Busy(usize),
     #[error("event {seq} in the log cannot be read by this version: {detail}")]
     Unreadable { seq: u64, detail: String },
+    #[error("could not start the writer thread: {0}")]
+    Thread(std::io::Error),
     /// The group's transaction failed: nothing of it is in the log or the state.
     #[error("nothing was recorded: {reason}")]
     NotRecorded { reason: String, disk_full: bool },
@@ -54,6 +56,12 @@ pub struct Outcome {
     pub state: Arc<VenueState>,
 }
 
+/// What the writer's queue carries: commands, and the request to stop after those queued.
+enum Msg {
+    Run(Job),
+    Stop,
+}
+
 struct Job {
     command: Command,
     reply: oneshot::Sender<Result<Outcome, EngineError>>,
@@ -76,12 +84,14 @@ pub struct EngineMetrics {
 /// The handle the rest of the node uses: send commands, read state, subscribe.
 #[derive(Clone)]
 pub struct EngineHandle {
-    queue: mpsc::Sender<Job>,
+    queue: mpsc::Sender<Msg>,
     state: watch::Receiver<Arc<VenueState>>,
     seq: watch::Receiver<u64>,
     updates: broadcast::Sender<Update>,
     store_reader: Arc<std::sync::Mutex<Store>>,
     pub metrics: Arc<EngineMetrics>,
+    /// This node's identity (a UUID made on first start, kept in the log's metadata).
+    pub node_id: String,
 }
 
 pub struct EngineConfig {
@@ -185,7 +195,7 @@ impl EngineHandle {
             reply,
             enqueued: Instant::now(),
         };
-        self.queue.try_send(job).map_err(|e| match e {
+        self.queue.try_send(Msg::Run(job)).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => EngineError::Busy(self.queue.max_capacity()),
             mpsc::error::TrySendError::Closed(_) => EngineError::ShuttingDown,
         })?;
@@ -235,6 +245,12 @@ impl EngineHandle {
         .map_err(|_| EngineError::ShuttingDown)?
     }
 
+    /// Asks the writer to stop once every command queued so far is committed. Commands sent
+    /// later are answered "shutting down".
+    pub async fn shutdown(&self) {
+        let _ = self.queue.send(Msg::Stop).await;
+    }
+
     pub fn queue_len(&self) -> usize {
         self.queue.max_capacity() - self.queue.capacity()
     }
@@ -246,7 +262,15 @@ pub fn start(
     db_path: &std::path::Path,
     config: EngineConfig,
 ) -> Result<(EngineHandle, std::thread::JoinHandle<()>), EngineError> {
-    let store = Store::open(db_path)?;
+    let mut store = Store::open(db_path)?;
+    let node_id = match store.meta_get("node_id")? {
+        Some(id) => id,
+        None => {
+            let id = pvm_core::ids::new_uuid_v7(wall_now(), &mut OsEntropy).to_string();
+            store.meta_set("node_id", &id)?;
+            id
+        }
+    };
     let reader = Store::open(db_path)?;
     let (state, seq) = load_state(&store)?;
     let state = Arc::new(state);
@@ -262,6 +286,7 @@ pub fn start(
         updates: updates_tx.clone(),
         store_reader: Arc::new(std::sync::Mutex::new(reader)),
         metrics: metrics.clone(),
+        node_id,
     };
     let writer = Writer {
         store: Some(store),
@@ -278,10 +303,7 @@ pub fn start(
     let join = std::thread::Builder::new()
         .name("pvm-writer".into())
         .spawn(move || writer.run(queue_rx))
-        .map_err(|e| EngineError::Store(StoreError::Io {
-            context: "starting the writer thread".into(),
-            source: e,
-        }))?;
+        .map_err(EngineError::Thread)?;
     Ok((handle, join))
 }
 
@@ -302,19 +324,28 @@ struct Writer {
 const MAX_GROUP: usize = 256;
 
 impl Writer {
-    fn run(mut self, mut queue: mpsc::Receiver<Job>) {
-        // The queue closes when every handle is dropped (graceful shutdown): what is already
-        // queued is still decided and committed before the database closes.
-        while let Some(first) = queue.blocking_recv() {
+    fn run(mut self, mut queue: mpsc::Receiver<Msg>) {
+        // Stops on `Msg::Stop` or when every handle is gone: what was queued before is still
+        // decided and committed before the database closes.
+        let mut stopping = false;
+        while !stopping {
+            let Some(Msg::Run(first)) = queue.blocking_recv() else {
+                break;
+            };
             let mut jobs = vec![first];
             while jobs.len() < MAX_GROUP {
                 match queue.try_recv() {
-                    Ok(j) => jobs.push(j),
+                    Ok(Msg::Run(j)) => jobs.push(j),
+                    Ok(Msg::Stop) => {
+                        stopping = true;
+                        break;
+                    }
                     Err(_) => break,
                 }
             }
             self.commit_group(jobs);
         }
+        queue.close();
         self.snapshot_now();
         if let Some(store) = self.store.take() {
             if let Err(e) = store.close() {

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod gpio;
 pub mod logging;
 pub mod mdns;
+pub mod node;
 pub mod scheduler;
 pub mod server;
 pub mod systemd;

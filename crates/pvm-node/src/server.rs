@@ -15,9 +15,9 @@ pub const PUBLIC_MUTATIONS: &[(&str, &str)] = &[("POST", "/api/v1/setup"), ("POS
 
 pub fn app(state: AppState) -> Router {
     Router::new()
-        .merge(api::router(state.clone()))
-        .merge(crate::auth::routes().with_state(state.clone()))
-        .merge(api::live::routes().with_state(state.clone()))
+        .merge(api::router())
+        .merge(crate::auth::routes())
+        .merge(api::live::routes())
         .route("/healthz", axum::routing::get(healthz))
         .route("/metrics", axum::routing::get(metrics))
         .fallback(crate::web::serve)

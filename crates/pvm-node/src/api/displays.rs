@@ -4,7 +4,7 @@
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath};
 use super::{execute, AppState, CommandResponse};
-use crate::auth::{AuthUser, Role};
+use crate::auth::{AuthUser, ClientIp, Role};
 use crate::engine::wall_now;
 use axum::extract::State;
 use axum::Json;
@@ -206,8 +206,10 @@ async fn set_layout(
     responses((status = 200, body = Object), (status = 404, body = super::error::ErrorBody)))]
 async fn display_view(
     State(s): State<AppState>,
+    client: ClientIp,
     ApiPath(display_id): ApiPath<DisplayId>,
 ) -> ApiResult<Json<DisplayView>> {
+    let local = client.ip.is_some_and(|ip| ip.is_loopback());
     let state = s.engine.state();
     if !state.displays.displays.contains_key(&display_id) {
         return Err(ApiError::not_found("display"));
@@ -216,7 +218,7 @@ async fn display_view(
         &state,
         display_id,
         wall_now(),
-        &s.auth.setup_screen_info(),
+        &s.setup_info(local),
     )))
 }
 
@@ -226,8 +228,10 @@ async fn display_view(
     responses((status = 200, body = Object), (status = 404, body = super::error::ErrorBody)))]
 async fn screen_view(
     State(s): State<AppState>,
+    client: ClientIp,
     ApiPath(screen_id): ApiPath<ScreenId>,
 ) -> ApiResult<Json<DisplayView>> {
+    let local = client.ip.is_some_and(|ip| ip.is_loopback());
     let state = s.engine.state();
     if !state.displays.screens.contains_key(&screen_id) {
         return Err(ApiError::not_found("screen"));
@@ -236,7 +240,7 @@ async fn screen_view(
         &state,
         screen_id,
         wall_now(),
-        &s.auth.setup_screen_info(),
+        &s.setup_info(local),
     )))
 }
 

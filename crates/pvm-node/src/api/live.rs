@@ -10,6 +10,7 @@
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiQuery;
 use super::AppState;
+use crate::auth::ClientIp;
 use crate::engine::{wall_now, Committed, Update};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -103,7 +104,7 @@ impl Topic {
     }
 
     /// The topic's current data, as the REST API would answer it.
-    fn data(&self, s: &AppState, state: &VenueState) -> Value {
+    fn data(&self, s: &AppState, state: &VenueState, local: bool) -> Value {
         let now = wall_now();
         let v = match self {
             Topic::Venue => serde_json::to_value(&state.settings),
@@ -136,13 +137,13 @@ impl Topic {
                 state,
                 *id,
                 now,
-                &s.auth.setup_screen_info(),
+                &s.setup_info(local),
             )),
             Topic::Screen(id) => serde_json::to_value(views::screen_view(
                 state,
                 *id,
                 now,
-                &s.auth.setup_screen_info(),
+                &s.setup_info(local),
             )),
         };
         v.unwrap_or_else(|e| json!({ "error": e.to_string() }))
@@ -165,6 +166,7 @@ async fn opening(
     s: &AppState,
     topics: &BTreeSet<Topic>,
     since: Option<u64>,
+    local: bool,
 ) -> Vec<Value> {
     let state = s.engine.state();
     let seq = state.applied;
@@ -189,7 +191,7 @@ async fn opening(
             "topic": t.name(),
             "seq": seq,
             "server_time_ms": wall_now().as_millis(),
-            "data": t.data(s, &state),
+            "data": t.data(s, &state, local),
         }));
     }
     out
@@ -206,7 +208,12 @@ fn event_message(topic: &Topic, c: &Committed) -> Value {
 }
 
 /// The messages one commit produces for these topics.
-fn update_messages(s: &AppState, topics: &BTreeSet<Topic>, update: &Update) -> Vec<Value> {
+fn update_messages(
+    s: &AppState,
+    topics: &BTreeSet<Topic>,
+    update: &Update,
+    local: bool,
+) -> Vec<Value> {
     let mut out = Vec::new();
     for t in topics {
         let kinds: Vec<&str> = update
@@ -224,7 +231,7 @@ fn update_messages(s: &AppState, topics: &BTreeSet<Topic>, update: &Update) -> V
             "seq": update.last_seq,
             "server_time_ms": wall_now().as_millis(),
             "kinds": kinds,
-            "data": t.data(s, &update.state),
+            "data": t.data(s, &update.state, local),
         }));
     }
     out
@@ -236,13 +243,14 @@ fn time_message() -> Value {
 
 async fn ws_handler(
     State(s): State<AppState>,
+    client: ClientIp,
     ApiQuery(q): ApiQuery<LiveQuery>,
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
     let topics = parse_topics(q.topics.as_deref().unwrap_or("")).map_err(ApiError::bad_request)?;
     Ok(ws
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| ws_session(s, socket, topics, q.since))
+        .on_upgrade(move |socket| ws_session(s, socket, topics, q.since, is_local(client)))
         .into_response())
 }
 
@@ -290,13 +298,14 @@ async fn ws_session(
     mut socket: WebSocket,
     mut topics: BTreeSet<Topic>,
     since: Option<u64>,
+    local: bool,
 ) {
     let _guard = ClientGuard::new(&s);
     // Subscribe before the snapshot so nothing committed in between is missed; updates
     // already covered by the snapshot are skipped by their sequence.
     let mut updates = s.engine.subscribe();
     let mut sent_seq = s.engine.last_seq();
-    for m in opening(&s, &topics, since).await {
+    for m in opening(&s, &topics, since, local).await {
         if !send(&mut socket, &m).await {
             return;
         }
@@ -311,7 +320,7 @@ async fn ws_session(
                         continue;
                     }
                     sent_seq = update.last_seq;
-                    for m in update_messages(&s, &topics, &update) {
+                    for m in update_messages(&s, &topics, &update, local) {
                         if !send(&mut socket, &m).await {
                             return;
                         }
@@ -344,7 +353,7 @@ async fn ws_session(
                                 Ok(new) => {
                                     let added: BTreeSet<Topic> = new.difference(&topics).cloned().collect();
                                     topics.extend(added.iter().cloned());
-                                    opening(&s, &added, since).await.into_iter().skip(1).collect()
+                                    opening(&s, &added, since, local).await.into_iter().skip(1).collect()
                                 }
                                 Err(e) => vec![json!({"type": "error", "code": "bad_topic", "message": e})],
                             }
@@ -384,6 +393,7 @@ async fn ws_session(
 
 async fn sse_handler(
     State(s): State<AppState>,
+    client: ClientIp,
     ApiQuery(q): ApiQuery<LiveQuery>,
     headers: axum::http::HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, std::convert::Infallible>>>> {
@@ -395,7 +405,7 @@ async fn sse_handler(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
     });
-    let stream = sse_stream(s, topics, since);
+    let stream = sse_stream(s, topics, since, is_local(client));
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
@@ -403,13 +413,14 @@ fn sse_stream(
     s: AppState,
     topics: BTreeSet<Topic>,
     since: Option<u64>,
+    local: bool,
 ) -> impl Stream<Item = Result<SseEvent, std::convert::Infallible>> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Value>(256);
     tokio::spawn(async move {
         let _guard = ClientGuard::new(&s);
         let mut updates = s.engine.subscribe();
         let mut sent_seq = s.engine.last_seq();
-        for m in opening(&s, &topics, since).await {
+        for m in opening(&s, &topics, since, local).await {
             if tx.send(m).await.is_err() {
                 return;
             }
@@ -422,7 +433,7 @@ fn sse_stream(
                     Ok(update) => {
                         if update.last_seq <= sent_seq { continue; }
                         sent_seq = update.last_seq;
-                        for m in update_messages(&s, &topics, &update) {
+                        for m in update_messages(&s, &topics, &update, local) {
                             if tx.send(m).await.is_err() { return; }
                         }
                     }
@@ -461,3 +472,8 @@ fn to_sse(v: Value) -> Result<SseEvent, std::convert::Infallible> {
     Ok(ev)
 }
 
+
+/// The HDMI kiosk connects over loopback; only it may see the setup code.
+fn is_local(client: ClientIp) -> bool {
+    client.ip.is_some_and(|ip| ip.is_loopback())
+}

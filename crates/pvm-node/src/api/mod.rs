@@ -42,6 +42,8 @@ pub struct NodeInfo {
     pub started_at: std::time::Instant,
     pub time: tokio::sync::watch::Receiver<crate::timesync::TimeStatus>,
     pub live_clients: std::sync::atomic::AtomicU64,
+    /// `http://pvm.local`, then the node's own addresses.
+    pub console_urls: Vec<String>,
 }
 
 #[derive(OpenApi)]
@@ -58,7 +60,7 @@ pub struct NodeInfo {
 struct ApiDoc;
 
 /// Builds the whole API router and its OpenAPI document from the same handler list.
-pub fn router(state: AppState) -> Router {
+pub fn router() -> Router<AppState> {
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(system::routes())
         .merge(venue::routes())
@@ -77,7 +79,6 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json((*doc).clone()) }
             }),
         )
-        .with_state(state)
 }
 
 /// What every command route answers: the events it recorded and the id it created, if any.
@@ -147,6 +148,29 @@ fn created_id(body: &EventBody) -> Option<Uuid> {
 
 impl From<crate::auth::AuthError> for ApiError {
     fn from(e: crate::auth::AuthError) -> Self {
-        e.into_api_error()
+        ApiError::new(e.status(), e.code(), e.to_string())
+    }
+}
+
+impl axum::extract::FromRef<AppState> for Arc<crate::auth::AuthService> {
+    fn from_ref(s: &AppState) -> Self {
+        s.auth.clone()
+    }
+}
+
+impl AppState {
+    /// What the setup screen shows. The one-time code only goes to clients on this machine
+    /// (the HDMI kiosk): display pages and Chromecasts elsewhere on the LAN never see it.
+    pub fn setup_info(&self, local_client: bool) -> pvm_core::views::SetupInfo {
+        let setup_required = self.auth.setup_required().unwrap_or(false);
+        pvm_core::views::SetupInfo {
+            setup_required,
+            setup_code: if setup_required && local_client {
+                self.auth.setup_code().ok().flatten()
+            } else {
+                None
+            },
+            console_urls: self.node.console_urls.clone(),
+        }
     }
 }

@@ -411,7 +411,7 @@ fn signed_in(status: StatusCode, auth: &AuthService, session: NewSession) -> Res
 }
 
 /// The token from `Authorization: Bearer …`, or else from the `pvm_session` cookie.
-fn presented_token(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn presented_token(headers: &HeaderMap) -> Option<String> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -477,3 +477,11 @@ mod tests {
         assert_eq!(display_setup_code("ABCDEFGH"), "ABCD-EFGH");
     }
 }
+
+impl AuthService {
+    /// The signed-in user behind a request's cookie or bearer token, if any and valid.
+    pub fn session_from_headers(&self, headers: &axum::http::HeaderMap) -> Option<AuthUser> {
+        let token = super::http::presented_token(headers)?;
+        self.authenticate(&token).ok()
+    }
+}

@@ -1,0 +1,315 @@
+//! Runs a whole node: opens the log, starts the writer and the services around it, serves
+//! HTTP until SIGTERM/SIGINT, then drains the writer and closes the database cleanly.
+
+use crate::api::{AppState, NodeInfo};
+use crate::auth::{AuthConfig, AuthService, SystemClock};
+use crate::config::{self, NodeConfig};
+use crate::engine::{self, EngineConfig, EngineHandle};
+use crate::{gpio, mdns, scheduler, server, systemd, timesync};
+use pvm_core::clock::ClockStatus;
+use pvm_core::tournament::TournamentCommand;
+use pvm_core::Command;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+use tokio::sync::{mpsc, watch};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The event log's file name inside the data directory.
+pub const EVENT_LOG_FILE: &str = "events.db";
+
+#[derive(Debug, Error)]
+pub enum NodeError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the event log: {0}")]
+    Engine(#[from] engine::EngineError),
+    #[error("cannot open the accounts database: {0}")]
+    Auth(#[from] crate::auth::AuthError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// What a running node exposes to whoever started it (the binary, or a test).
+pub struct RunningNode {
+    pub addr: SocketAddr,
+    pub engine: EngineHandle,
+    pub auth: Arc<AuthService>,
+    pub setup_code: Option<String>,
+    pub console_urls: Vec<String>,
+    shutdown: watch::Sender<bool>,
+    done: tokio::task::JoinHandle<Result<(), NodeError>>,
+}
+
+impl RunningNode {
+    /// Stops serving, drains the writer, closes the database.
+    pub async fn stop(self) -> Result<(), NodeError> {
+        let _ = self.shutdown.send(true);
+        match self.done.await {
+            Ok(r) => r,
+            Err(e) => Err(NodeError::Serve(std::io::Error::other(e.to_string()))),
+        }
+    }
+
+    /// Waits until the node stops by itself (SIGTERM/SIGINT).
+    pub async fn wait(self) -> Result<(), NodeError> {
+        match self.done.await {
+            Ok(r) => r,
+            Err(e) => Err(NodeError::Serve(std::io::Error::other(e.to_string()))),
+        }
+    }
+}
+
+/// Starts everything and returns once the node is serving.
+pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
+    let started_at = Instant::now();
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let (engine, writer) = engine::start(
+        &config.data_dir.join(EVENT_LOG_FILE),
+        EngineConfig {
+            queue_depth: config.engine.queue_depth,
+            snapshot_every: config.engine.snapshot_every_events,
+            broadcast_depth: config.ws.client_queue.max(16),
+        },
+    )?;
+    let auth = Arc::new(AuthService::open(
+        &config.data_dir,
+        Arc::new(SystemClock),
+        AuthConfig::default(),
+    )?);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| NodeError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| NodeError::Listen {
+        addr: config.listen,
+        source,
+    })?;
+
+    let time = timesync::spawn(timesync::TimeSyncSettings {
+        servers: config.time.ntp_servers.clone(),
+        interval: Duration::from_secs(config.time.sync_interval_secs),
+        query_timeout: Duration::from_secs(3),
+        set_system_clock: config.time.set_system_clock,
+        step_threshold_ms: i64::try_from(config.time.step_threshold_ms).unwrap_or(i64::MAX),
+    });
+    let mdns = if config.mdns.enabled {
+        mdns::spawn(&mdns::MdnsSettings {
+            enabled: true,
+            hostname: config.mdns.hostname.clone(),
+            instance_name: config.node_name.clone(),
+            port: addr.port(),
+            node_id: engine.node_id.clone(),
+            version: VERSION.to_string(),
+            interfaces: Vec::new(),
+        })
+    } else {
+        None
+    };
+    let console_urls = console_urls(&config, addr);
+    let state = AppState {
+        engine: engine.clone(),
+        auth: auth.clone(),
+        node: Arc::new(NodeInfo {
+            version: VERSION,
+            started_at,
+            time: time.status(),
+            live_clients: Default::default(),
+            console_urls: console_urls.clone(),
+        }),
+    };
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (action_tx, action_rx) = mpsc::channel(16);
+    let gpio = gpio::spawn(&gpio_settings(&config.gpio), action_tx);
+    tokio::spawn(button_actions(engine.clone(), action_rx));
+    let buzz = Duration::from_millis(config.gpio.buzzer.as_ref().map(|b| b.pulse_ms).unwrap_or(200));
+    let buzzer = gpio.buzzer().cloned();
+    tokio::spawn(scheduler::run(
+        engine.clone(),
+        move |_b| {
+            if let Some(b) = &buzzer {
+                b.pulse(buzz);
+            }
+        },
+        shutdown_rx.clone(),
+    ));
+    let watchdog_engine = engine.clone();
+    let _watchdog = systemd::spawn_watchdog_from_env(move || watchdog_engine.queue_len() < 1024);
+
+    let app = server::app(state);
+    let setup_code = auth.setup_code().ok().flatten();
+    let mut stop_rx = shutdown_rx.clone();
+    let serve_engine = engine.clone();
+    let done = tokio::spawn(async move {
+        let graceful = async move {
+            let asked = async {
+                loop {
+                    if stop_rx.changed().await.is_err() {
+                        // Whoever started the node let go of it: keep serving until a signal.
+                        std::future::pending::<()>().await;
+                    }
+                    if *stop_rx.borrow() {
+                        return;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = asked => {}
+                _ = termination() => {}
+            }
+        };
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(graceful)
+        .await;
+        let _ = systemd::notify_stopping();
+        tracing::info!("stopping: draining the command queue");
+        serve_engine.shutdown().await;
+        let joined = tokio::task::spawn_blocking(move || writer.join()).await;
+        if !matches!(joined, Ok(Ok(()))) {
+            tracing::error!("the writer thread did not stop cleanly");
+        }
+        drop(time);
+        if let Some(m) = mdns {
+            m.shutdown();
+        }
+        drop(gpio);
+        served.map_err(NodeError::Serve)
+    });
+    let _ = systemd::notify_ready();
+    let _ = systemd::notify_status(&format!("serving on {addr}"));
+    Ok(RunningNode {
+        addr,
+        engine,
+        auth,
+        setup_code,
+        console_urls,
+        shutdown: shutdown_tx,
+        done,
+    })
+}
+
+async fn termination() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+fn gpio_settings(c: &config::GpioConfig) -> gpio::GpioSettings {
+    let pin_for = |action: config::ButtonAction| {
+        c.buttons.iter().find(|b| b.action == action).map(|b| b.pin)
+    };
+    gpio::GpioSettings {
+        enabled: c.enabled,
+        pause_resume_pin: pin_for(config::ButtonAction::PauseResume),
+        next_level_pin: pin_for(config::ButtonAction::NextLevel),
+        buzzer_pin: c.buzzer.as_ref().map(|b| b.pin),
+        debounce_ms: c.buttons.first().map(|b| b.debounce_ms).unwrap_or(50),
+        active_low: c.buttons.first().map(|b| b.active_low).unwrap_or(true),
+        buzz_ms: c.buzzer.as_ref().map(|b| b.pulse_ms).unwrap_or(200),
+    }
+}
+
+/// Buttons act on the tournament whose clock is running (or, if none, the one paused most
+/// recently): the floor's hands are full, so the button does the obvious thing.
+async fn button_actions(engine: EngineHandle, mut actions: mpsc::Receiver<gpio::ButtonAction>) {
+    while let Some(action) = actions.recv().await {
+        let state = engine.state();
+        let target = state
+            .tournaments
+            .values()
+            .rev()
+            .find(|t| t.clock.status == ClockStatus::Running)
+            .or_else(|| {
+                state
+                    .tournaments
+                    .values()
+                    .rev()
+                    .find(|t| t.clock.status == ClockStatus::Paused)
+            });
+        let Some(t) = target else {
+            tracing::info!(?action, "button pressed, but no tournament clock is running");
+            continue;
+        };
+        let command = match action {
+            gpio::ButtonAction::PauseResume if t.clock.status == ClockStatus::Running => {
+                TournamentCommand::PauseClock
+            }
+            gpio::ButtonAction::PauseResume => TournamentCommand::ResumeClock,
+            gpio::ButtonAction::NextLevel => TournamentCommand::NextLevel,
+        };
+        let cmd = Command::Tournament {
+            tournament_id: t.id,
+            command,
+        };
+        if let Err(e) = engine.execute(cmd).await {
+            tracing::warn!(error = %e, ?action, "button action refused");
+        }
+    }
+}
+
+/// `http://pvm.local[:port]` first (what phones find over mDNS), then each address of this
+/// machine, so a venue whose Wi-Fi blocks multicast can still type one in.
+fn console_urls(config: &NodeConfig, addr: SocketAddr) -> Vec<String> {
+    let port = if addr.port() == 80 {
+        String::new()
+    } else {
+        format!(":{}", addr.port())
+    };
+    let mut urls = Vec::new();
+    if let Some(public) = &config.public_url {
+        urls.push(public.clone());
+    }
+    if config.mdns.enabled {
+        urls.push(format!("http://{}.local{port}", config.mdns.hostname));
+    }
+    if addr.ip().is_unspecified() {
+        if let Ok(ifaces) = if_addrs::get_if_addrs() {
+            for i in ifaces.iter().filter(|i| !i.is_loopback()) {
+                if let std::net::IpAddr::V4(v4) = i.ip() {
+                    urls.push(format!("http://{v4}{port}"));
+                }
+            }
+        }
+        urls.push(format!("http://127.0.0.1{port}"));
+    } else {
+        urls.push(format!("http://{addr}"));
+    }
+    urls
+}
