@@ -75,6 +75,18 @@ pub enum StoreError {
         /// The last sequence number actually in the log.
         last_seq: u64,
     },
+    /// SQLite would not switch the file to write-ahead logging (e.g. a file system without
+    /// shared memory support); without it a power cut could cost acknowledged commands.
+    #[error(
+        "the event store {path} cannot use write-ahead logging (SQLite stayed in journal mode \
+         \"{mode}\"); put it on a local file system"
+    )]
+    NoWriteAheadLog {
+        /// The store concerned.
+        path: PathBuf,
+        /// The journal mode SQLite reported instead.
+        mode: String,
+    },
     /// Any other SQLite failure, with the file and the operation it interrupted.
     #[error("the event store {path} failed while {doing}: {source}")]
     Sqlite {

@@ -115,10 +115,9 @@ impl Store {
             .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
             .map_err(sqlite("switching to write-ahead logging"))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Sqlite {
+            return Err(StoreError::NoWriteAheadLog {
                 path: path.to_path_buf(),
-                doing: "switching to write-ahead logging",
-                source: rusqlite::Error::InvalidQuery,
+                mode,
             });
         }
         // FULL: the SD card can lose power at any instant, and an acknowledged command
