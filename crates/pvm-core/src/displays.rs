@@ -91,7 +91,8 @@ impl Announcement {
 }
 
 /// The HDMI output exists on every node; its id is fixed so that the kiosk can find it.
-pub const HDMI_DISPLAY_ID: DisplayId = DisplayId(Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0001));
+pub const HDMI_DISPLAY_ID: DisplayId =
+    DisplayId(Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0001));
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DisplayState {
@@ -156,7 +157,9 @@ pub fn validate_screen_name(name: &str) -> DomainResult<String> {
         return Err(DomainError::invalid("a screen needs a name"));
     }
     if n.chars().count() > 60 {
-        return Err(DomainError::invalid("screen names are at most 60 characters"));
+        return Err(DomainError::invalid(
+            "screen names are at most 60 characters",
+        ));
     }
     Ok(n.to_string())
 }

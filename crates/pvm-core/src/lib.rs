@@ -26,9 +26,9 @@ pub mod seating;
 pub mod structure;
 pub mod time;
 pub mod tournament;
-pub mod views;
 pub mod venue;
 mod venue_state;
+pub mod views;
 
 pub use entropy::{Entropy, SeededEntropy};
 pub use error::{DomainError, DomainResult};

@@ -868,6 +868,51 @@ pub fn hand_for_hand_applies(floor: &Floor, places_paid: u32, remaining: u32) ->
     places_paid > 0 && remaining == places_paid.saturating_add(1) && tables_playing > 1
 }
 
+impl Default for Floor {
+    fn default() -> Self {
+        Floor::new(BalancePolicy::default())
+    }
+}
+
+impl Floor {
+    /// Who sits at `at`, if anyone.
+    pub fn occupant(&self, at: SeatRef) -> Option<EntryId> {
+        self.table(at.table)
+            .and_then(|t| t.occupants.get(&at.seat).copied())
+    }
+}
+
+impl BalancePolicy {
+    /// Refuses a policy the room could not follow.
+    pub fn validate(&self) -> DomainResult<()> {
+        if self.tolerance == 0 || self.tight_tolerance == 0 {
+            return Err(DomainError::invalid(
+                "balancing tolerance must be at least 1 player",
+            ));
+        }
+        if self.tight_tolerance > self.tolerance {
+            return Err(DomainError::invalid(format!(
+                "the tolerance near the end ({}) cannot be looser than before it ({})",
+                self.tight_tolerance, self.tolerance
+            )));
+        }
+        if self.tolerance > 5 {
+            return Err(DomainError::invalid(format!(
+                "tables {} players apart are not balanced: use a tolerance of at most 5",
+                self.tolerance
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Where the button goes after a hand at `table`: the next occupied seat, if the button is known.
+pub fn next_button(table: &Table) -> Option<u8> {
+    let mut probe = Floor::default();
+    probe.tables.push(table.clone());
+    probe.advance_button(table.id).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1517,49 +1562,4 @@ mod tests {
             prop_assert!(spread(&after) <= spread(&floor).max(1));
         }
     }
-}
-
-impl Default for Floor {
-    fn default() -> Self {
-        Floor::new(BalancePolicy::default())
-    }
-}
-
-impl Floor {
-    /// Who sits at `at`, if anyone.
-    pub fn occupant(&self, at: SeatRef) -> Option<EntryId> {
-        self.table(at.table)
-            .and_then(|t| t.occupants.get(&at.seat).copied())
-    }
-}
-
-impl BalancePolicy {
-    /// Refuses a policy the room could not follow.
-    pub fn validate(&self) -> DomainResult<()> {
-        if self.tolerance == 0 || self.tight_tolerance == 0 {
-            return Err(DomainError::invalid(
-                "balancing tolerance must be at least 1 player",
-            ));
-        }
-        if self.tight_tolerance > self.tolerance {
-            return Err(DomainError::invalid(format!(
-                "the tolerance near the end ({}) cannot be looser than before it ({})",
-                self.tight_tolerance, self.tolerance
-            )));
-        }
-        if self.tolerance > 5 {
-            return Err(DomainError::invalid(format!(
-                "tables {} players apart are not balanced: use a tolerance of at most 5",
-                self.tolerance
-            )));
-        }
-        Ok(())
-    }
-}
-
-/// Where the button goes after a hand at `table`: the next occupied seat, if the button is known.
-pub fn next_button(table: &Table) -> Option<u8> {
-    let mut probe = Floor::default();
-    probe.tables.push(table.clone());
-    probe.advance_button(table.id).ok()
 }

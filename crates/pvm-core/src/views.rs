@@ -57,7 +57,7 @@ pub struct DisplayView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ScreenContent {
-    Clock(ClockScreen),
+    Clock(Box<ClockScreen>),
     SeatingDraw(SeatingScreen),
     Payouts(PayoutsScreen),
     WaitingList(WaitingListScreen),
@@ -293,13 +293,19 @@ fn default_content(state: &VenueState, now: Timestamp, setup: &SetupInfo) -> Scr
                 .find(|t| t.status == TournamentStatus::Scheduled)
         });
     match live {
-        Some(t) => ScreenContent::Clock(clock_screen(state, t, now)),
-        None if !state.cash.games.is_empty() => ScreenContent::WaitingList(waiting_list(state, &[], now)),
+        Some(t) => ScreenContent::Clock(Box::new(clock_screen(state, t, now))),
+        None if !state.cash.games.is_empty() => {
+            ScreenContent::WaitingList(waiting_list(state, &[], now))
+        }
         None => ScreenContent::Message {
             title: state.settings.name.clone(),
             text: match setup.console_urls.first() {
-                Some(url) => format!("Nothing to show yet. Set up a tournament or a cash game at {url}"),
-                None => "Nothing to show yet. Set up a tournament or a cash game in the console.".into(),
+                Some(url) => {
+                    format!("Nothing to show yet. Set up a tournament or a cash game at {url}")
+                }
+                None => {
+                    "Nothing to show yet. Set up a tournament or a cash game in the console.".into()
+                }
             },
         },
     }
@@ -318,7 +324,7 @@ fn content_of(
     };
     match kind {
         ScreenKind::TournamentClock { tournament_id } => match tournament(tournament_id) {
-            Some(t) => ScreenContent::Clock(clock_screen(state, t, now)),
+            Some(t) => ScreenContent::Clock(Box::new(clock_screen(state, t, now))),
             None => gone(),
         },
         ScreenKind::SeatingDraw { tournament_id } => match tournament(tournament_id) {
@@ -329,7 +335,9 @@ fn content_of(
             Some(t) => ScreenContent::Payouts(payouts_screen(state, t)),
             None => gone(),
         },
-        ScreenKind::WaitingList { games } => ScreenContent::WaitingList(waiting_list(state, games, now)),
+        ScreenKind::WaitingList { games } => {
+            ScreenContent::WaitingList(waiting_list(state, games, now))
+        }
         ScreenKind::TablesBoard => ScreenContent::TablesBoard(tables_board(state, now)),
         ScreenKind::Setup => ScreenContent::Setup(setup_screen(state, setup)),
         ScreenKind::Rotation {
@@ -477,7 +485,7 @@ pub fn seating_screen(t: &Tournament) -> SeatingScreen {
             }
         })
         .collect();
-    lines.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    lines.sort_by_key(|a| a.name.to_lowercase());
     SeatingScreen {
         tournament_name: t.config.name.clone(),
         lines,
@@ -512,14 +520,11 @@ pub fn waiting_list(state: &VenueState, only: &[GameId], now: Timestamp) -> Wait
             interest_only: g.kind == cash::ListKind::InterestList,
             estimated_wait: match g.kind {
                 cash::ListKind::InterestList => String::new(),
-                cash::ListKind::WaitingList => cash::estimated_wait_ms(
-                    &state.cash,
-                    g.game_id,
-                    g.entries.len() as u32 + 1,
-                    now,
-                )
-                .map(|ms| format!("about {} min", (ms + 59_999) / 60_000))
-                .unwrap_or_default(),
+                cash::ListKind::WaitingList => {
+                    cash::estimated_wait_ms(&state.cash, g.game_id, g.entries.len() as u32 + 1, now)
+                        .map(|ms| format!("about {} min", (ms + 59_999) / 60_000))
+                        .unwrap_or_default()
+                }
             },
             lines: g
                 .entries

@@ -58,7 +58,7 @@ pub struct Outcome {
 
 /// What the writer's queue carries: commands, and the request to stop after those queued.
 enum Msg {
-    Run(Job),
+    Run(Box<Job>),
     Stop,
 }
 
@@ -195,10 +195,12 @@ impl EngineHandle {
             reply,
             enqueued: Instant::now(),
         };
-        self.queue.try_send(Msg::Run(job)).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => EngineError::Busy(self.queue.max_capacity()),
-            mpsc::error::TrySendError::Closed(_) => EngineError::ShuttingDown,
-        })?;
+        self.queue
+            .try_send(Msg::Run(Box::new(job)))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => EngineError::Busy(self.queue.max_capacity()),
+                mpsc::error::TrySendError::Closed(_) => EngineError::ShuttingDown,
+            })?;
         rx.await.map_err(|_| EngineError::ShuttingDown)?
     }
 
@@ -227,9 +229,7 @@ impl EngineHandle {
     ) -> Result<Vec<Committed>, EngineError> {
         let reader = self.store_reader.clone();
         tokio::task::spawn_blocking(move || {
-            let store = reader
-                .lock()
-                .map_err(|_| EngineError::ShuttingDown)?;
+            let store = reader.lock().map_err(|_| EngineError::ShuttingDown)?;
             let stored = store.events_since(after_seq, limit)?;
             stored
                 .iter()
@@ -332,10 +332,10 @@ impl Writer {
             let Some(Msg::Run(first)) = queue.blocking_recv() else {
                 break;
             };
-            let mut jobs = vec![first];
+            let mut jobs = vec![*first];
             while jobs.len() < MAX_GROUP {
                 match queue.try_recv() {
-                    Ok(Msg::Run(j)) => jobs.push(j),
+                    Ok(Msg::Run(j)) => jobs.push(*j),
                     Ok(Msg::Stop) => {
                         stopping = true;
                         break;
@@ -372,7 +372,9 @@ impl Writer {
                     accepted.push((job, events));
                 }
                 Err(e) => {
-                    self.metrics.commands_refused.fetch_add(1, Ordering::Relaxed);
+                    self.metrics
+                        .commands_refused
+                        .fetch_add(1, Ordering::Relaxed);
                     let _ = job.reply.send(Err(EngineError::Domain(e)));
                 }
             }

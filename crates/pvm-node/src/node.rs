@@ -138,7 +138,14 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let (action_tx, action_rx) = mpsc::channel(16);
     let gpio = gpio::spawn(&gpio_settings(&config.gpio), action_tx);
     tokio::spawn(button_actions(engine.clone(), action_rx));
-    let buzz = Duration::from_millis(config.gpio.buzzer.as_ref().map(|b| b.pulse_ms).unwrap_or(200));
+    let buzz = Duration::from_millis(
+        config
+            .gpio
+            .buzzer
+            .as_ref()
+            .map(|b| b.pulse_ms)
+            .unwrap_or(200),
+    );
     let buzzer = gpio.buzzer().cloned();
     tokio::spawn(scheduler::run(
         engine.clone(),
@@ -232,9 +239,8 @@ async fn termination() {
 }
 
 fn gpio_settings(c: &config::GpioConfig) -> gpio::GpioSettings {
-    let pin_for = |action: config::ButtonAction| {
-        c.buttons.iter().find(|b| b.action == action).map(|b| b.pin)
-    };
+    let pin_for =
+        |action: config::ButtonAction| c.buttons.iter().find(|b| b.action == action).map(|b| b.pin);
     gpio::GpioSettings {
         enabled: c.enabled,
         pause_resume_pin: pin_for(config::ButtonAction::PauseResume),
@@ -264,7 +270,10 @@ async fn button_actions(engine: EngineHandle, mut actions: mpsc::Receiver<gpio::
                     .find(|t| t.clock.status == ClockStatus::Paused)
             });
         let Some(t) = target else {
-            tracing::info!(?action, "button pressed, but no tournament clock is running");
+            tracing::info!(
+                ?action,
+                "button pressed, but no tournament clock is running"
+            );
             continue;
         };
         let command = match action {

@@ -11,7 +11,8 @@ use axum::Router;
 use std::sync::atomic::Ordering;
 
 /// Routes that change state without a session: they are how a session is obtained.
-pub const PUBLIC_MUTATIONS: &[(&str, &str)] = &[("POST", "/api/v1/setup"), ("POST", "/api/v1/auth/login")];
+pub const PUBLIC_MUTATIONS: &[(&str, &str)] =
+    &[("POST", "/api/v1/setup"), ("POST", "/api/v1/auth/login")];
 
 pub fn app(state: AppState) -> Router {
     Router::new()
@@ -21,7 +22,10 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", axum::routing::get(healthz))
         .route("/metrics", axum::routing::get(metrics))
         .fallback(crate::web::serve)
-        .layer(middleware::from_fn_with_state(state.clone(), require_session_for_changes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_session_for_changes,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -71,7 +75,10 @@ async fn metrics(State(s): State<AppState>) -> Response {
         "pvm_events_appended_total",
         "counter",
         "Events made durable in the log.",
-        &[(String::new(), m.events_appended.load(Ordering::Relaxed) as f64)],
+        &[(
+            String::new(),
+            m.events_appended.load(Ordering::Relaxed) as f64,
+        )],
     );
     metric(
         "pvm_commands_total",
@@ -93,13 +100,19 @@ async fn metrics(State(s): State<AppState>) -> Response {
         "pvm_command_latency_seconds_sum",
         "counter",
         "Total time from enqueue to durable answer of successful commands.",
-        &[(String::new(), m.latency_us_sum.load(Ordering::Relaxed) as f64 / 1e6)],
+        &[(
+            String::new(),
+            m.latency_us_sum.load(Ordering::Relaxed) as f64 / 1e6,
+        )],
     );
     metric(
         "pvm_command_latency_seconds_max",
         "gauge",
         "Slowest successful command since start.",
-        &[(String::new(), m.latency_us_max.load(Ordering::Relaxed) as f64 / 1e6)],
+        &[(
+            String::new(),
+            m.latency_us_max.load(Ordering::Relaxed) as f64 / 1e6,
+        )],
     );
     metric(
         "pvm_log_sequence",
@@ -117,7 +130,10 @@ async fn metrics(State(s): State<AppState>) -> Response {
         "pvm_live_clients",
         "gauge",
         "Connected WebSocket and SSE clients.",
-        &[(String::new(), s.node.live_clients.load(Ordering::Relaxed) as f64)],
+        &[(
+            String::new(),
+            s.node.live_clients.load(Ordering::Relaxed) as f64,
+        )],
     );
     metric(
         "pvm_time_trusted",

@@ -18,8 +18,8 @@ mod tests;
 
 pub use apply::apply;
 pub use board::{
-    board, display_name, has_expired_calls, estimated_wait_ms, must_move_queue, BoardEntry, GameBoard, ListKind,
-    MustMoveCandidate,
+    board, display_name, estimated_wait_ms, has_expired_calls, must_move_queue, BoardEntry,
+    GameBoard, ListKind, MustMoveCandidate,
 };
 pub use decide::decide;
 

@@ -148,7 +148,9 @@ impl TournamentConfig {
             ("bounty", self.bounty),
         ] {
             if m.as_cents() < 0 {
-                return Err(DomainError::invalid(format!("the {what} cannot be negative")));
+                return Err(DomainError::invalid(format!(
+                    "the {what} cannot be negative"
+                )));
             }
         }
         if self.contribution().as_cents() < 0 {
@@ -170,7 +172,9 @@ impl TournamentConfig {
             ));
         }
         if self.starting_stack == 0 {
-            return Err(DomainError::invalid("the starting stack must be above zero"));
+            return Err(DomainError::invalid(
+                "the starting stack must be above zero",
+            ));
         }
         let levels = structure.levels().count() as u32;
         let check_level = |what: &str, n: u32| -> DomainResult<()> {

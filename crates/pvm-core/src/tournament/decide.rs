@@ -53,7 +53,11 @@ pub fn decide(
         ),
         C::AddTime { seconds } => {
             let ms = checked_secs(seconds)?;
-            clock(t, ClockAction::AddTime, t.clock.add_time(&t.structure, ms, now))
+            clock(
+                t,
+                ClockAction::AddTime,
+                t.clock.add_time(&t.structure, ms, now),
+            )
         }
         C::SetTimeLeft { seconds } => {
             let ms = checked_secs(seconds)?;
@@ -253,9 +257,7 @@ pub fn decide(
             }
             let mut seen = std::collections::BTreeSet::new();
             if !tables.iter().all(|id| seen.insert(*id)) {
-                return Err(DomainError::invalid(
-                    "the break order names a table twice",
-                ));
+                return Err(DomainError::invalid("the break order names a table twice"));
             }
             Ok(vec![TournamentEvent::BreakOrderSet { tables }])
         }
@@ -275,7 +277,9 @@ pub fn decide(
                     changes: changes.clone(),
                 }])
             }
-            None => Err(DomainError::refused("there is no undone seating change to redo")),
+            None => Err(DomainError::refused(
+                "there is no undone seating change to redo",
+            )),
         },
         C::SetHandForHand { on } => {
             if on == t.hand_for_hand {
@@ -391,17 +395,21 @@ pub(crate) fn late_registration_closed(t: &Tournament, now: Timestamp) -> Option
         Some(lr) => {
             let end = window_end_index(&t.structure, lr.until_level, lr.through_break);
             if view.item_index > end {
-                Some(if lr.through_break && end != t.structure.index_of_level(lr.until_level).unwrap_or(end) {
-                    format!(
-                        "late registration closed at the end of the break after level {}",
-                        lr.until_level
-                    )
-                } else {
-                    format!(
-                        "late registration closed at the end of level {}",
-                        lr.until_level
-                    )
-                })
+                Some(
+                    if lr.through_break
+                        && end != t.structure.index_of_level(lr.until_level).unwrap_or(end)
+                    {
+                        format!(
+                            "late registration closed at the end of the break after level {}",
+                            lr.until_level
+                        )
+                    } else {
+                        format!(
+                            "late registration closed at the end of level {}",
+                            lr.until_level
+                        )
+                    },
+                )
             } else {
                 None
             }
@@ -489,14 +497,13 @@ fn register(
 
 fn rebuy(t: &Tournament, entry_id: EntryId, stack: Option<Chips>, now: Timestamp) -> Events {
     let e = active_entry(t, entry_id)?;
-    let rule = t.config.rebuy.ok_or_else(|| {
-        DomainError::refused(format!("{} has no rebuys", t.config.name))
-    })?;
+    let rule = t
+        .config
+        .rebuy
+        .ok_or_else(|| DomainError::refused(format!("{} has no rebuys", t.config.name)))?;
     let view = clock_view(t, now);
     if view.status == ClockStatus::NotStarted {
-        return Err(DomainError::refused(
-            "rebuys start when the clock starts",
-        ));
+        return Err(DomainError::refused("rebuys start when the clock starts"));
     }
     let end = window_end_index(&t.structure, rule.until_level, false);
     if view.item_index > end || view.status == ClockStatus::Finished {
@@ -618,7 +625,7 @@ fn bust(t: &Tournament, busts: &[BustInput], eliminated_by: Option<EntryId>) -> 
         .collect();
     let all_tie = t.hand_for_hand && tables.len() > 1;
     let mut ordered: Vec<BustInput> = busts.to_vec();
-    ordered.sort_by(|a, b| b.stack.unwrap_or(0).cmp(&a.stack.unwrap_or(0)));
+    ordered.sort_by_key(|b| std::cmp::Reverse(b.stack.unwrap_or(0)));
     let mut records = Vec::with_capacity(busts.len());
     let mut next_place = remaining - k + 1;
     let mut i = 0;
@@ -634,7 +641,11 @@ fn bust(t: &Tournament, busts: &[BustInput], eliminated_by: Option<EntryId>) -> 
                 place: next_place,
                 shared_places: shared,
                 seat: t.floor.seat_of(b.entry_id),
-                bounty_before: t.entries.get(&b.entry_id).map(|e| e.bounty).unwrap_or_default(),
+                bounty_before: t
+                    .entries
+                    .get(&b.entry_id)
+                    .map(|e| e.bounty)
+                    .unwrap_or_default(),
             });
         }
         next_place += shared;
@@ -642,7 +653,9 @@ fn bust(t: &Tournament, busts: &[BustInput], eliminated_by: Option<EntryId>) -> 
     }
     let (bounty_paid, bounty_added) = match (t.config.bounty_kind, eliminated_by) {
         (BountyKind::None, _) | (_, None) => (Money::ZERO, Money::ZERO),
-        (BountyKind::Fixed, Some(_)) => (records.iter().map(|r| r.bounty_before).sum(), Money::ZERO),
+        (BountyKind::Fixed, Some(_)) => {
+            (records.iter().map(|r| r.bounty_before).sum(), Money::ZERO)
+        }
         (BountyKind::Progressive, Some(_)) => {
             let total: Money = records.iter().map(|r| r.bounty_before).sum();
             // Half (rounded down to the cent) is paid out; the rest goes onto the eliminator's head.
@@ -716,7 +729,9 @@ fn make_deal(
 ) -> Events {
     let active: Vec<&Entry> = t.active_entries().collect();
     if active.len() < 2 {
-        return Err(DomainError::refused("a deal needs at least two players left"));
+        return Err(DomainError::refused(
+            "a deal needs at least two players left",
+        ));
     }
     if stacks.len() != active.len() {
         return Err(DomainError::invalid(format!(

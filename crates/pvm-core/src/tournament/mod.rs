@@ -8,7 +8,9 @@ mod config;
 mod decide;
 mod results;
 
-pub use config::{AddonRule, BountyKind, LateRegistration, RebuyRule, ReentryRule, TournamentConfig};
+pub use config::{
+    AddonRule, BountyKind, LateRegistration, RebuyRule, ReentryRule, TournamentConfig,
+};
 pub use decide::decide;
 pub use results::{PrizePoolView, ResultLine, Stats};
 
@@ -131,25 +133,37 @@ pub struct Tournament {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TournamentCommand {
-    UpdateConfig { config: TournamentConfig },
-    SetStructure { structure: Structure },
+    UpdateConfig {
+        config: TournamentConfig,
+    },
+    SetStructure {
+        structure: Structure,
+    },
     StartClock,
     PauseClock,
     ResumeClock,
     NextLevel,
     PreviousLevel,
     /// Positive adds time to the current level or break, negative removes it.
-    AddTime { seconds: i64 },
-    SetTimeLeft { seconds: i64 },
+    AddTime {
+        seconds: i64,
+    },
+    SetTimeLeft {
+        seconds: i64,
+    },
     /// Register a player (a re-entry if they have busted before).
-    Register { player_id: PlayerId },
+    Register {
+        player_id: PlayerId,
+    },
     Rebuy {
         entry_id: EntryId,
         /// The player's stack before the rebuy, needed when rebuys have a stack threshold.
         #[serde(default)]
         stack: Option<Chips>,
     },
-    Addon { entry_id: EntryId },
+    Addon {
+        entry_id: EntryId,
+    },
     /// Players busted on one hand. `stacks` are their stacks at the start of that hand: the
     /// larger stack finishes better; equal stacks share the places.
     Bust {
@@ -159,19 +173,43 @@ pub enum TournamentCommand {
     },
     UndoBust,
     RedoBust,
-    ReportChips { entry_id: EntryId, chips: Chips },
-    AddTable { number: u32, seats: u8 },
-    RemoveTable { table_id: TableId },
-    LockSeat { table_id: TableId, seat: u8 },
-    UnlockSeat { table_id: TableId, seat: u8 },
-    SetButton { table_id: TableId, seat: u8 },
+    ReportChips {
+        entry_id: EntryId,
+        chips: Chips,
+    },
+    AddTable {
+        number: u32,
+        seats: u8,
+    },
+    RemoveTable {
+        table_id: TableId,
+    },
+    LockSeat {
+        table_id: TableId,
+        seat: u8,
+    },
+    UnlockSeat {
+        table_id: TableId,
+        seat: u8,
+    },
+    SetButton {
+        table_id: TableId,
+        seat: u8,
+    },
     /// A hand finished at this table: the button moves on; in hand-for-hand the clock loses
     /// its per-hand time once per hand (report it from one table).
-    HandCompleted { table_id: TableId },
+    HandCompleted {
+        table_id: TableId,
+    },
     /// Seat an entry by random draw (TDA 2024 Rule 7, 8-A).
-    DrawSeat { entry_id: EntryId },
+    DrawSeat {
+        entry_id: EntryId,
+    },
     /// Seat or move an entry to a chosen seat (staff decision).
-    MoveEntry { entry_id: EntryId, to: SeatRef },
+    MoveEntry {
+        entry_id: EntryId,
+        to: SeatRef,
+    },
     /// Apply the balancing moves the core proposes (TDA 2024 Rule 11).
     BalanceTables,
     /// Break a table (the next in break order if none is named) and redraw its players (Rule 10).
@@ -180,12 +218,20 @@ pub enum TournamentCommand {
         table_id: Option<TableId>,
     },
     /// Redraw every remaining player for seats at the final table (RP-9).
-    FinalTable { table_id: TableId },
-    SetBalancePolicy { policy: crate::seating::BalancePolicy },
-    SetBreakOrder { tables: Vec<TableId> },
+    FinalTable {
+        table_id: TableId,
+    },
+    SetBalancePolicy {
+        policy: crate::seating::BalancePolicy,
+    },
+    SetBreakOrder {
+        tables: Vec<TableId>,
+    },
     UndoSeating,
     RedoSeating,
-    SetHandForHand { on: bool },
+    SetHandForHand {
+        on: bool,
+    },
     /// Record a deal among the remaining players, computed by the core from their stacks.
     MakeDeal {
         method: crate::deals::DealMethod,

@@ -69,8 +69,12 @@ impl Tournament {
             .map(|a| (a.price - a.fee) * i64::from(addons))
             .unwrap_or_default();
         let fees = c.fee * i64::from(entries)
-            + c.rebuy.map(|r| r.fee * i64::from(rebuys)).unwrap_or_default()
-            + c.addon.map(|a| a.fee * i64::from(addons)).unwrap_or_default();
+            + c.rebuy
+                .map(|r| r.fee * i64::from(rebuys))
+                .unwrap_or_default()
+            + c.addon
+                .map(|a| a.fee * i64::from(addons))
+                .unwrap_or_default();
         let collected = from_entries + from_rebuys + from_addons;
         let pool = payouts::prize_pool(collected, c.guarantee);
         PrizePoolView {
@@ -99,7 +103,11 @@ impl Tournament {
     /// Places 1..=paid with who finished there and what they receive.
     pub fn results(&self, venue_unit: Money) -> Vec<ResultLine> {
         let prizes = self.payouts(venue_unit);
-        let finished: Vec<&Entry> = self.entries.values().filter(|e| e.place.is_some()).collect();
+        let finished: Vec<&Entry> = self
+            .entries
+            .values()
+            .filter(|e| e.place.is_some())
+            .collect();
         let mut lines: Vec<ResultLine> = Vec::new();
         let last_place = finished
             .iter()
@@ -113,7 +121,8 @@ impl Tournament {
             if who.is_empty() {
                 // A place inside a shared block, or not yet decided.
                 let inside_shared = finished.iter().any(|e| {
-                    e.place.is_some_and(|p| p < place && place < p + e.shared_places)
+                    e.place
+                        .is_some_and(|p| p < place && place < p + e.shared_places)
                 });
                 if !inside_shared {
                     lines.push(ResultLine {
@@ -161,10 +170,18 @@ impl Tournament {
         let unique: std::collections::BTreeSet<PlayerId> =
             self.entries.values().map(|e| e.player_id).collect();
         let chips_in_play = c.starting_stack.saturating_mul(u64::from(pool.entries))
-            + c.rebuy.map(|r| r.chips.saturating_mul(u64::from(pool.rebuys))).unwrap_or(0)
-            + c.addon.map(|a| a.chips.saturating_mul(u64::from(pool.addons))).unwrap_or(0);
+            + c.rebuy
+                .map(|r| r.chips.saturating_mul(u64::from(pool.rebuys)))
+                .unwrap_or(0)
+            + c.addon
+                .map(|a| a.chips.saturating_mul(u64::from(pool.addons)))
+                .unwrap_or(0);
         let left = self.active_count();
-        let average = if left == 0 { 0 } else { chips_in_play / u64::from(left) };
+        let average = if left == 0 {
+            0
+        } else {
+            chips_in_play / u64::from(left)
+        };
         let view = self.clock.view(&self.structure, now);
         let bb = match &view.current {
             Some(crate::structure::Item::Level(l)) if !view.on_break => Some(l.big_blind),

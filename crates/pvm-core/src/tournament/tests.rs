@@ -22,13 +22,19 @@ impl Night {
             tid: TournamentId(uuid::Uuid::nil()),
         };
         let structure = Structure::template(Template::Standard);
-        n.run(Command::CreateTournament { config, structure }).unwrap();
+        n.run(Command::CreateTournament { config, structure })
+            .unwrap();
         n.tid = *n.state.tournaments.keys().next().unwrap();
         n
     }
 
     fn standard() -> Night {
-        let mut c = TournamentConfig::freezeout("Monday Deepstack", Money::units(100), Money::units(10), 20_000);
+        let mut c = TournamentConfig::freezeout(
+            "Monday Deepstack",
+            Money::units(100),
+            Money::units(10),
+            20_000,
+        );
         c.late_registration = Some(LateRegistration {
             until_level: 6,
             through_break: false,
@@ -72,7 +78,8 @@ impl Night {
     }
 
     fn register(&mut self, p: PlayerId) -> EntryId {
-        self.t(TournamentCommand::Register { player_id: p }).unwrap();
+        self.t(TournamentCommand::Register { player_id: p })
+            .unwrap();
         self.tour()
             .entries_of(p)
             .find(|e| e.status == EntryStatus::Active)
@@ -123,7 +130,9 @@ fn registering_twice_with_a_live_entry_is_refused() {
     let mut n = Night::standard();
     let ana = n.player("Ana");
     n.register(ana);
-    let err = n.t(TournamentCommand::Register { player_id: ana }).unwrap_err();
+    let err = n
+        .t(TournamentCommand::Register { player_id: ana })
+        .unwrap_err();
     assert_eq!(err.to_string(), "Ana already has a live entry (#1)");
 }
 
@@ -134,7 +143,9 @@ fn late_registration_closes_at_the_end_of_the_configured_level() {
     n.t(TournamentCommand::StartClock).unwrap();
     n.run_past_level(6);
     let late = n.player("Late Larry");
-    let err = n.t(TournamentCommand::Register { player_id: late }).unwrap_err();
+    let err = n
+        .t(TournamentCommand::Register { player_id: late })
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "cannot register Late Larry: late registration closed at the end of level 6"
@@ -164,8 +175,13 @@ fn reentry_only_after_busting_and_within_the_limit() {
     n.bust(e2).unwrap();
     let e3 = n.register(ana);
     n.bust(e3).unwrap();
-    let err = n.t(TournamentCommand::Register { player_id: ana }).unwrap_err();
-    assert!(err.to_string().contains("has used all 2 re-entries"), "{err}");
+    let err = n
+        .t(TournamentCommand::Register { player_id: ana })
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("has used all 2 re-entries"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -176,7 +192,9 @@ fn reentry_after_late_registration_is_refused() {
     n.t(TournamentCommand::StartClock).unwrap();
     n.bust(entries[0]).unwrap();
     n.run_past_level(6);
-    let err = n.t(TournamentCommand::Register { player_id: p }).unwrap_err();
+    let err = n
+        .t(TournamentCommand::Register { player_id: p })
+        .unwrap_err();
     assert!(err.to_string().starts_with("cannot re-enter"), "{err}");
     assert!(err.to_string().contains("end of level 6"), "{err}");
 }
@@ -188,12 +206,15 @@ fn freezeout_refuses_reentry() {
     let entries = n.field(3);
     let p = n.tour().entries[&entries[0]].player_id;
     n.bust(entries[0]).unwrap();
-    let err = n.t(TournamentCommand::Register { player_id: p }).unwrap_err();
+    let err = n
+        .t(TournamentCommand::Register { player_id: p })
+        .unwrap_err();
     assert!(err.to_string().contains("does not allow re-entry"), "{err}");
 }
 
 fn rebuy_night() -> Night {
-    let mut c = TournamentConfig::freezeout("Rebuy Madness", Money::units(50), Money::units(5), 5_000);
+    let mut c =
+        TournamentConfig::freezeout("Rebuy Madness", Money::units(50), Money::units(5), 5_000);
     c.rebuy = Some(RebuyRule {
         price: Money::units(50),
         fee: Money::units(5),
@@ -247,7 +268,10 @@ fn rebuy_after_the_rebuy_period_is_refused() {
             stack: Some(100),
         })
         .unwrap_err();
-    assert_eq!(err.to_string(), "the rebuy period ended at the end of level 4");
+    assert_eq!(
+        err.to_string(),
+        "the rebuy period ended at the end of level 4"
+    );
 }
 
 #[test]
@@ -307,7 +331,8 @@ fn prize_pool_counts_entries_rebuys_and_addons_minus_fees() {
 
 #[test]
 fn guarantee_tops_up_the_prize_pool_and_shows_the_overlay() {
-    let mut c = TournamentConfig::freezeout("Guaranteed", Money::units(100), Money::units(10), 20_000);
+    let mut c =
+        TournamentConfig::freezeout("Guaranteed", Money::units(100), Money::units(10), 20_000);
     c.guarantee = Some(Money::units(5_000));
     let mut n = Night::new(c);
     n.field(20);
@@ -351,7 +376,11 @@ fn players_busted_on_one_hand_are_placed_by_starting_stack() {
         eliminated_by: Some(es[4]),
     })
     .unwrap();
-    assert_eq!(n.tour().entries[&es[1]].place, Some(4), "bigger stack finishes better");
+    assert_eq!(
+        n.tour().entries[&es[1]].place,
+        Some(4),
+        "bigger stack finishes better"
+    );
     assert_eq!(n.tour().entries[&es[0]].place, Some(5));
 }
 
@@ -409,15 +438,26 @@ fn several_busts_without_stacks_are_refused_outside_hand_for_hand() {
             eliminated_by: None,
         })
         .unwrap_err();
-    assert!(err.to_string().contains("stack at the start of the hand"), "{err}");
+    assert!(
+        err.to_string().contains("stack at the start of the hand"),
+        "{err}"
+    );
 }
 
 #[test]
 fn undo_of_the_last_bust_restores_the_player_and_their_seat() {
     let mut n = Night::standard();
-    n.t(TournamentCommand::AddTable { number: 1, seats: 9 }).unwrap();
+    n.t(TournamentCommand::AddTable {
+        number: 1,
+        seats: 9,
+    })
+    .unwrap();
     let es = n.field(4);
-    let seat = n.tour().floor.seat_of(es[0]).expect("seated at registration");
+    let seat = n
+        .tour()
+        .floor
+        .seat_of(es[0])
+        .expect("seated at registration");
     n.bust(es[0]).unwrap();
     assert!(n.tour().floor.seat_of(es[0]).is_none());
     n.t(TournamentCommand::UndoBust).unwrap();
@@ -489,8 +529,16 @@ fn progressive_bounty_pays_half_and_adds_half_to_the_eliminators_head() {
 #[test]
 fn registration_draws_a_seat_and_no_seat_is_held_twice() {
     let mut n = Night::standard();
-    n.t(TournamentCommand::AddTable { number: 1, seats: 9 }).unwrap();
-    n.t(TournamentCommand::AddTable { number: 2, seats: 9 }).unwrap();
+    n.t(TournamentCommand::AddTable {
+        number: 1,
+        seats: 9,
+    })
+    .unwrap();
+    n.t(TournamentCommand::AddTable {
+        number: 2,
+        seats: 9,
+    })
+    .unwrap();
     let es = n.field(18);
     let mut seats = std::collections::BTreeSet::new();
     for e in &es {
@@ -506,16 +554,25 @@ fn registration_draws_a_seat_and_no_seat_is_held_twice() {
 #[test]
 fn hand_for_hand_takes_the_configured_time_per_hand() {
     let mut n = Night::standard();
-    n.t(TournamentCommand::AddTable { number: 1, seats: 9 }).unwrap();
+    n.t(TournamentCommand::AddTable {
+        number: 1,
+        seats: 9,
+    })
+    .unwrap();
     n.field(6);
     let t1 = n.tour().floor.tables[0].id;
     n.t(TournamentCommand::StartClock).unwrap();
-    n.t(TournamentCommand::SetButton { table_id: t1, seat: 1 }).unwrap();
+    n.t(TournamentCommand::SetButton {
+        table_id: t1,
+        seat: 1,
+    })
+    .unwrap();
     n.t(TournamentCommand::SetHandForHand { on: true }).unwrap();
     n.t(TournamentCommand::PauseClock).unwrap();
     n.t(TournamentCommand::ResumeClock).unwrap();
     let before = n.tour().clock.view(&n.tour().structure, n.now).remaining_ms;
-    n.t(TournamentCommand::HandCompleted { table_id: t1 }).unwrap();
+    n.t(TournamentCommand::HandCompleted { table_id: t1 })
+        .unwrap();
     let after = n.tour().clock.view(&n.tour().structure, n.now).remaining_ms;
     assert_eq!(before - after, 2 * MINUTE_MS);
 }
@@ -542,7 +599,9 @@ fn changing_the_buy_in_after_entries_is_refused() {
     n.field(1);
     let mut c = n.tour().config.clone();
     c.buy_in = Money::units(200);
-    let err = n.t(TournamentCommand::UpdateConfig { config: c }).unwrap_err();
+    let err = n
+        .t(TournamentCommand::UpdateConfig { config: c })
+        .unwrap_err();
     assert!(err.to_string().contains("can no longer change"), "{err}");
 }
 
@@ -594,6 +653,9 @@ fn a_deal_pays_the_agreed_amounts_and_the_held_back_money_to_the_winner() {
     let winner = first.entry_id.unwrap();
     let dealt = n.tour().deal.as_ref().unwrap().amounts[&winner];
     // (1,000 - 60 held back) / 3 = 313.33 each, odd cent to one of them; 60 more to the winner.
-    assert!(dealt == Money::cents(31_333) || dealt == Money::cents(31_334), "{dealt:?}");
+    assert!(
+        dealt == Money::cents(31_333) || dealt == Money::cents(31_334),
+        "{dealt:?}"
+    );
     assert_eq!(first.paid, Some(dealt + Money::units(60)));
 }

@@ -45,7 +45,11 @@ fn command(tag: &str, body: Option<Value>, path: &[(&str, Value)]) -> ApiResult<
     let mut fields = match body {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m,
-        Some(_) => return Err(ApiError::bad_request("the request body must be a JSON object")),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "the request body must be a JSON object",
+            ))
+        }
     };
     for (k, v) in path {
         fields.insert((*k).to_string(), v.clone());
@@ -133,40 +137,155 @@ macro_rules! cash_route {
     };
 }
 
-cash_route!(create_game, post, "/api/v1/cash/games", "create_game", body,
-    "Spread a game: `{game:\"NLH\", small_blind:100, big_blind:300}` (floor).");
-cash_route!(rename_game, post, "/api/v1/cash/games/{game_id}/rename", "rename_game", body, ["game_id"],
-    "Rename a game; `{name:null}` goes back to the stakes name (floor).");
-cash_route!(close_game, post, "/api/v1/cash/games/{game_id}/close", "close_game", nobody, ["game_id"],
-    "Stop spreading a game; its tables must be closed (floor).");
-cash_route!(link_must_move, put, "/api/v1/cash/games/{must_move_game_id}/must-move", "link_must_move", body, ["must_move_game_id"],
-    "Make this game a must-move feeding `main_game_id` (floor).");
-cash_route!(unlink_must_move, delete, "/api/v1/cash/games/{must_move_game_id}/must-move", "unlink_must_move", nobody, ["must_move_game_id"],
-    "Make a must-move game an ordinary game (floor).");
-cash_route!(add_table, post, "/api/v1/cash/tables", "add_table", body,
-    "Add a (closed) table: `{number, seat_count, game_id}` (floor).");
-cash_route!(change_table_game, put, "/api/v1/cash/tables/{table_id}/game", "change_table_game", body, ["table_id"],
-    "Change the game a closed table will deal: `{game_id}` (floor).");
-cash_route!(open_table, post, "/api/v1/cash/tables/{table_id}/open", "open_table", nobody, ["table_id"],
-    "Open a table: its game is running (floor).");
-cash_route!(close_table, post, "/api/v1/cash/tables/{table_id}/close", "close_table", nobody, ["table_id"],
-    "Close an empty table (floor).");
-cash_route!(seat_walk_in, post, "/api/v1/cash/tables/{table_id}/seats", "seat_player", body, ["table_id"],
-    "Seat a walk-in: `{name, seat?, player_id?}` (floor).");
-cash_route!(move_player, post, "/api/v1/cash/moves", "move_player", body,
-    "Move a player: `{from_table_id, from_seat, to_table_id, to_seat?}` (floor).");
-cash_route!(join_waitlist, post, "/api/v1/cash/waitlist", "join_waitlist", body,
-    "Put someone on a game's list: `{game_id, name, phone?, player_id?}` (floor).");
-cash_route!(call_player, post, "/api/v1/cash/waitlist/{entry_id}/call", "call_player", nobody, ["entry_id"],
-    "Call a player: their seat is ready (floor).");
-cash_route!(undo_call, post, "/api/v1/cash/waitlist/{entry_id}/undo-call", "undo_call", nobody, ["entry_id"],
-    "Take a call back (floor).");
-cash_route!(seat_from_waitlist, post, "/api/v1/cash/waitlist/{entry_id}/seat", "seat_from_waitlist", body, ["entry_id"],
-    "Seat someone from the list: `{table_id, seat?}` (floor).");
-cash_route!(no_show, post, "/api/v1/cash/waitlist/{entry_id}/no-show", "mark_no_show", nobody, ["entry_id"],
-    "A called player did not come (floor).");
-cash_route!(remove_from_waitlist, delete, "/api/v1/cash/waitlist/{entry_id}", "remove_from_waitlist", nobody, ["entry_id"],
-    "Take someone off a list (floor).");
+cash_route!(
+    create_game,
+    post,
+    "/api/v1/cash/games",
+    "create_game",
+    body,
+    "Spread a game: `{game:\"NLH\", small_blind:100, big_blind:300}` (floor)."
+);
+cash_route!(
+    rename_game,
+    post,
+    "/api/v1/cash/games/{game_id}/rename",
+    "rename_game",
+    body,
+    ["game_id"],
+    "Rename a game; `{name:null}` goes back to the stakes name (floor)."
+);
+cash_route!(
+    close_game,
+    post,
+    "/api/v1/cash/games/{game_id}/close",
+    "close_game",
+    nobody,
+    ["game_id"],
+    "Stop spreading a game; its tables must be closed (floor)."
+);
+cash_route!(
+    link_must_move,
+    put,
+    "/api/v1/cash/games/{must_move_game_id}/must-move",
+    "link_must_move",
+    body,
+    ["must_move_game_id"],
+    "Make this game a must-move feeding `main_game_id` (floor)."
+);
+cash_route!(
+    unlink_must_move,
+    delete,
+    "/api/v1/cash/games/{must_move_game_id}/must-move",
+    "unlink_must_move",
+    nobody,
+    ["must_move_game_id"],
+    "Make a must-move game an ordinary game (floor)."
+);
+cash_route!(
+    add_table,
+    post,
+    "/api/v1/cash/tables",
+    "add_table",
+    body,
+    "Add a (closed) table: `{number, seat_count, game_id}` (floor)."
+);
+cash_route!(
+    change_table_game,
+    put,
+    "/api/v1/cash/tables/{table_id}/game",
+    "change_table_game",
+    body,
+    ["table_id"],
+    "Change the game a closed table will deal: `{game_id}` (floor)."
+);
+cash_route!(
+    open_table,
+    post,
+    "/api/v1/cash/tables/{table_id}/open",
+    "open_table",
+    nobody,
+    ["table_id"],
+    "Open a table: its game is running (floor)."
+);
+cash_route!(
+    close_table,
+    post,
+    "/api/v1/cash/tables/{table_id}/close",
+    "close_table",
+    nobody,
+    ["table_id"],
+    "Close an empty table (floor)."
+);
+cash_route!(
+    seat_walk_in,
+    post,
+    "/api/v1/cash/tables/{table_id}/seats",
+    "seat_player",
+    body,
+    ["table_id"],
+    "Seat a walk-in: `{name, seat?, player_id?}` (floor)."
+);
+cash_route!(
+    move_player,
+    post,
+    "/api/v1/cash/moves",
+    "move_player",
+    body,
+    "Move a player: `{from_table_id, from_seat, to_table_id, to_seat?}` (floor)."
+);
+cash_route!(
+    join_waitlist,
+    post,
+    "/api/v1/cash/waitlist",
+    "join_waitlist",
+    body,
+    "Put someone on a game's list: `{game_id, name, phone?, player_id?}` (floor)."
+);
+cash_route!(
+    call_player,
+    post,
+    "/api/v1/cash/waitlist/{entry_id}/call",
+    "call_player",
+    nobody,
+    ["entry_id"],
+    "Call a player: their seat is ready (floor)."
+);
+cash_route!(
+    undo_call,
+    post,
+    "/api/v1/cash/waitlist/{entry_id}/undo-call",
+    "undo_call",
+    nobody,
+    ["entry_id"],
+    "Take a call back (floor)."
+);
+cash_route!(
+    seat_from_waitlist,
+    post,
+    "/api/v1/cash/waitlist/{entry_id}/seat",
+    "seat_from_waitlist",
+    body,
+    ["entry_id"],
+    "Seat someone from the list: `{table_id, seat?}` (floor)."
+);
+cash_route!(
+    no_show,
+    post,
+    "/api/v1/cash/waitlist/{entry_id}/no-show",
+    "mark_no_show",
+    nobody,
+    ["entry_id"],
+    "A called player did not come (floor)."
+);
+cash_route!(
+    remove_from_waitlist,
+    delete,
+    "/api/v1/cash/waitlist/{entry_id}",
+    "remove_from_waitlist",
+    nobody,
+    ["entry_id"],
+    "Take someone off a list (floor)."
+);
 
 /// A player leaves their seat (floor).
 #[utoipa::path(delete, path = "/api/v1/cash/tables/{table_id}/seats/{seat}", tag = "cash",

@@ -34,7 +34,15 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/api/v1/screens", tag = "displays",
     responses((status = 200, body = [Object])))]
 async fn list_screens(State(s): State<AppState>) -> Json<Vec<Screen>> {
-    Json(s.engine.state().displays.screens.values().cloned().collect())
+    Json(
+        s.engine
+            .state()
+            .displays
+            .screens
+            .values()
+            .cloned()
+            .collect(),
+    )
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -53,7 +61,16 @@ async fn create_screen(
     user: AuthUser,
     ApiJson(b): ApiJson<ScreenRequest>,
 ) -> ApiResult<Json<CommandResponse>> {
-    execute(&s, &user, Role::Floor, Command::CreateScreen { name: b.name, kind: b.kind }).await
+    execute(
+        &s,
+        &user,
+        Role::Floor,
+        Command::CreateScreen {
+            name: b.name,
+            kind: b.kind,
+        },
+    )
+    .await
 }
 
 /// Change a screen (floor).
@@ -95,7 +112,15 @@ async fn delete_screen(
 #[utoipa::path(get, path = "/api/v1/displays", tag = "displays",
     responses((status = 200, body = [Object])))]
 async fn list_displays(State(s): State<AppState>) -> Json<Vec<Display>> {
-    Json(s.engine.state().displays.displays.values().cloned().collect())
+    Json(
+        s.engine
+            .state()
+            .displays
+            .displays
+            .values()
+            .cloned()
+            .collect(),
+    )
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -134,7 +159,13 @@ async fn remove_display(
     user: AuthUser,
     ApiPath(display_id): ApiPath<DisplayId>,
 ) -> ApiResult<Json<CommandResponse>> {
-    execute(&s, &user, Role::Floor, Command::RemoveDisplay { display_id }).await
+    execute(
+        &s,
+        &user,
+        Role::Floor,
+        Command::RemoveDisplay { display_id },
+    )
+    .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -304,5 +335,11 @@ async fn clear_announcement(
     user: AuthUser,
     ApiPath(announcement_id): ApiPath<AnnouncementId>,
 ) -> ApiResult<Json<CommandResponse>> {
-    execute(&s, &user, Role::Floor, Command::ClearAnnouncement { announcement_id }).await
+    execute(
+        &s,
+        &user,
+        Role::Floor,
+        Command::ClearAnnouncement { announcement_id },
+    )
+    .await
 }

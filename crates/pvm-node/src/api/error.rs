@@ -52,7 +52,11 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -91,12 +95,14 @@ impl From<EngineError> for ApiError {
             EngineError::Busy(_) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
             }
-            EngineError::ShuttingDown => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", e.to_string())
-            }
-            EngineError::NotRecorded { disk_full: true, .. } => {
-                ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "disk_full", e.to_string())
-            }
+            EngineError::ShuttingDown => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                e.to_string(),
+            ),
+            EngineError::NotRecorded {
+                disk_full: true, ..
+            } => ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "disk_full", e.to_string()),
             other => {
                 tracing::error!(error = %other, "internal error");
                 ApiError::new(
@@ -127,8 +133,12 @@ impl From<JsonRejection> for ApiError {
         };
         // serde's own words name the field and the position: "missing field `name` at line 1".
         let message = match &r {
-            JsonRejection::JsonDataError(e) => format!("the request body does not fit: {}", source_text(e)),
-            JsonRejection::JsonSyntaxError(e) => format!("the request body is not valid JSON: {}", source_text(e)),
+            JsonRejection::JsonDataError(e) => {
+                format!("the request body does not fit: {}", source_text(e))
+            }
+            JsonRejection::JsonSyntaxError(e) => {
+                format!("the request body is not valid JSON: {}", source_text(e))
+            }
             _ if status == StatusCode::PAYLOAD_TOO_LARGE => {
                 "the request body is larger than the 1 MiB limit".to_string()
             }

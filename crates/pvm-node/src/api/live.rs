@@ -133,18 +133,12 @@ impl Topic {
                 "board": pvm_core::cash::board(&state.cash, now),
             })),
             Topic::Displays => serde_json::to_value(&state.displays),
-            Topic::Display(id) => serde_json::to_value(views::display_view(
-                state,
-                *id,
-                now,
-                &s.setup_info(local),
-            )),
-            Topic::Screen(id) => serde_json::to_value(views::screen_view(
-                state,
-                *id,
-                now,
-                &s.setup_info(local),
-            )),
+            Topic::Display(id) => {
+                serde_json::to_value(views::display_view(state, *id, now, &s.setup_info(local)))
+            }
+            Topic::Screen(id) => {
+                serde_json::to_value(views::screen_view(state, *id, now, &s.setup_info(local)))
+            }
         };
         v.unwrap_or_else(|e| json!({ "error": e.to_string() }))
     }
@@ -446,21 +440,13 @@ fn sse_stream(
             }
         }
     });
-    tokio_stream_from(rx).map_to_sse()
+    use futures::StreamExt;
+    tokio_stream_from(rx).map(to_sse)
 }
 
 fn tokio_stream_from(rx: tokio::sync::mpsc::Receiver<Value>) -> impl Stream<Item = Value> {
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
 }
-
-trait MapToSse: Stream<Item = Value> + Sized {
-    fn map_to_sse(self) -> futures::stream::Map<Self, fn(Value) -> Result<SseEvent, std::convert::Infallible>> {
-        use futures::StreamExt;
-        self.map(to_sse as fn(Value) -> Result<SseEvent, std::convert::Infallible>)
-    }
-}
-
-impl<S: Stream<Item = Value>> MapToSse for S {}
 
 fn to_sse(v: Value) -> Result<SseEvent, std::convert::Infallible> {
     // One event type ("message") so a plain EventSource.onmessage sees everything; the JSON
@@ -471,7 +457,6 @@ fn to_sse(v: Value) -> Result<SseEvent, std::convert::Infallible> {
     }
     Ok(ev)
 }
-
 
 /// The HDMI kiosk connects over loopback; only it may see the setup code.
 fn is_local(client: ClientIp) -> bool {

@@ -2,15 +2,15 @@
 //! (WebSocket and SSE), `/healthz` and `/metrics`. Handlers stay small: they turn a request
 //! into a core `Command` or a query on the published state.
 
+mod cash;
+mod displays;
 pub mod error;
 pub mod extract;
+pub mod live;
 mod players;
 mod system;
 mod tournaments;
 mod venue;
-mod cash;
-mod displays;
-pub mod live;
 
 pub use system::health_of as system_health;
 
@@ -70,15 +70,13 @@ pub fn router() -> Router<AppState> {
         .merge(displays::routes())
         .split_for_parts();
     let doc = Arc::new(doc);
-    Router::new()
-        .merge(api)
-        .route(
-            "/api/v1/openapi.json",
-            axum::routing::get(move || {
-                let doc = doc.clone();
-                async move { axum::Json((*doc).clone()) }
-            }),
-        )
+    Router::new().merge(api).route(
+        "/api/v1/openapi.json",
+        axum::routing::get(move || {
+            let doc = doc.clone();
+            async move { axum::Json((*doc).clone()) }
+        }),
+    )
 }
 
 /// What every command route answers: the events it recorded and the id it created, if any.

@@ -270,7 +270,14 @@ async fn update_config(
     ApiPath(id): ApiPath<TournamentId>,
     ApiJson(config): ApiJson<TournamentConfig>,
 ) -> ApiResult<Json<CommandResponse>> {
-    run(&s, &user, Role::Floor, id, TournamentCommand::UpdateConfig { config }).await
+    run(
+        &s,
+        &user,
+        Role::Floor,
+        id,
+        TournamentCommand::UpdateConfig { config },
+    )
+    .await
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -317,7 +324,14 @@ async fn set_structure(
     ApiPath(id): ApiPath<TournamentId>,
     ApiJson(structure): ApiJson<Structure>,
 ) -> ApiResult<Json<CommandResponse>> {
-    run(&s, &user, Role::Floor, id, TournamentCommand::SetStructure { structure }).await
+    run(
+        &s,
+        &user,
+        Role::Floor,
+        id,
+        TournamentCommand::SetStructure { structure },
+    )
+    .await
 }
 
 /// Import a blind structure from JSON or CSV text (floor). `format` defaults to json.
@@ -341,7 +355,14 @@ async fn import_structure(
             )))
         }
     };
-    run(&s, &user, Role::Floor, id, TournamentCommand::SetStructure { structure }).await
+    run(
+        &s,
+        &user,
+        Role::Floor,
+        id,
+        TournamentCommand::SetStructure { structure },
+    )
+    .await
 }
 
 fn t_name(s: &AppState, id: TournamentId) -> ApiResult<String> {
@@ -365,18 +386,90 @@ macro_rules! tournament_action {
     };
 }
 
-tournament_action!(clock_start, "/api/v1/tournaments/{tournament_id}/clock/start", Role::Floor, TournamentCommand::StartClock, "Start the clock (floor).");
-tournament_action!(clock_pause, "/api/v1/tournaments/{tournament_id}/clock/pause", Role::Dealer, TournamentCommand::PauseClock, "Pause the clock (dealer).");
-tournament_action!(clock_resume, "/api/v1/tournaments/{tournament_id}/clock/resume", Role::Dealer, TournamentCommand::ResumeClock, "Resume the clock (dealer).");
-tournament_action!(clock_next, "/api/v1/tournaments/{tournament_id}/clock/next", Role::Floor, TournamentCommand::NextLevel, "Skip to the next level or break (floor).");
-tournament_action!(clock_previous, "/api/v1/tournaments/{tournament_id}/clock/previous", Role::Floor, TournamentCommand::PreviousLevel, "Back to the previous level or break (floor).");
-tournament_action!(undo_bust, "/api/v1/tournaments/{tournament_id}/busts/undo", Role::Floor, TournamentCommand::UndoBust, "Undo the last bust (floor).");
-tournament_action!(redo_bust, "/api/v1/tournaments/{tournament_id}/busts/redo", Role::Floor, TournamentCommand::RedoBust, "Redo the last undone bust (floor).");
-tournament_action!(balance, "/api/v1/tournaments/{tournament_id}/seating/balance", Role::Floor, TournamentCommand::BalanceTables, "Apply the balancing moves (TDA 2024 Rule 11) (floor).");
-tournament_action!(undo_seating, "/api/v1/tournaments/{tournament_id}/seating/undo", Role::Floor, TournamentCommand::UndoSeating, "Undo the last seating change (floor).");
-tournament_action!(redo_seating, "/api/v1/tournaments/{tournament_id}/seating/redo", Role::Floor, TournamentCommand::RedoSeating, "Redo the last undone seating change (floor).");
-tournament_action!(finish, "/api/v1/tournaments/{tournament_id}/finish", Role::Floor, TournamentCommand::Finish, "Mark the tournament finished (floor).");
-tournament_action!(cancel, "/api/v1/tournaments/{tournament_id}/cancel", Role::Admin, TournamentCommand::Cancel, "Cancel the tournament (admin).");
+tournament_action!(
+    clock_start,
+    "/api/v1/tournaments/{tournament_id}/clock/start",
+    Role::Floor,
+    TournamentCommand::StartClock,
+    "Start the clock (floor)."
+);
+tournament_action!(
+    clock_pause,
+    "/api/v1/tournaments/{tournament_id}/clock/pause",
+    Role::Dealer,
+    TournamentCommand::PauseClock,
+    "Pause the clock (dealer)."
+);
+tournament_action!(
+    clock_resume,
+    "/api/v1/tournaments/{tournament_id}/clock/resume",
+    Role::Dealer,
+    TournamentCommand::ResumeClock,
+    "Resume the clock (dealer)."
+);
+tournament_action!(
+    clock_next,
+    "/api/v1/tournaments/{tournament_id}/clock/next",
+    Role::Floor,
+    TournamentCommand::NextLevel,
+    "Skip to the next level or break (floor)."
+);
+tournament_action!(
+    clock_previous,
+    "/api/v1/tournaments/{tournament_id}/clock/previous",
+    Role::Floor,
+    TournamentCommand::PreviousLevel,
+    "Back to the previous level or break (floor)."
+);
+tournament_action!(
+    undo_bust,
+    "/api/v1/tournaments/{tournament_id}/busts/undo",
+    Role::Floor,
+    TournamentCommand::UndoBust,
+    "Undo the last bust (floor)."
+);
+tournament_action!(
+    redo_bust,
+    "/api/v1/tournaments/{tournament_id}/busts/redo",
+    Role::Floor,
+    TournamentCommand::RedoBust,
+    "Redo the last undone bust (floor)."
+);
+tournament_action!(
+    balance,
+    "/api/v1/tournaments/{tournament_id}/seating/balance",
+    Role::Floor,
+    TournamentCommand::BalanceTables,
+    "Apply the balancing moves (TDA 2024 Rule 11) (floor)."
+);
+tournament_action!(
+    undo_seating,
+    "/api/v1/tournaments/{tournament_id}/seating/undo",
+    Role::Floor,
+    TournamentCommand::UndoSeating,
+    "Undo the last seating change (floor)."
+);
+tournament_action!(
+    redo_seating,
+    "/api/v1/tournaments/{tournament_id}/seating/redo",
+    Role::Floor,
+    TournamentCommand::RedoSeating,
+    "Redo the last undone seating change (floor)."
+);
+tournament_action!(
+    finish,
+    "/api/v1/tournaments/{tournament_id}/finish",
+    Role::Floor,
+    TournamentCommand::Finish,
+    "Mark the tournament finished (floor)."
+);
+tournament_action!(
+    cancel,
+    "/api/v1/tournaments/{tournament_id}/cancel",
+    Role::Admin,
+    TournamentCommand::Cancel,
+    "Cancel the tournament (admin)."
+);
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct Seconds {
@@ -393,7 +486,14 @@ async fn clock_add_time(
     ApiPath(id): ApiPath<TournamentId>,
     ApiJson(b): ApiJson<Seconds>,
 ) -> ApiResult<Json<CommandResponse>> {
-    run(&s, &user, Role::Floor, id, TournamentCommand::AddTime { seconds: b.seconds }).await
+    run(
+        &s,
+        &user,
+        Role::Floor,
+        id,
+        TournamentCommand::AddTime { seconds: b.seconds },
+    )
+    .await
 }
 
 /// Set the time left in the current level or break (floor).
@@ -406,7 +506,14 @@ async fn clock_set_time(
     ApiPath(id): ApiPath<TournamentId>,
     ApiJson(b): ApiJson<Seconds>,
 ) -> ApiResult<Json<CommandResponse>> {
-    run(&s, &user, Role::Floor, id, TournamentCommand::SetTimeLeft { seconds: b.seconds }).await
+    run(
+        &s,
+        &user,
+        Role::Floor,
+        id,
+        TournamentCommand::SetTimeLeft { seconds: b.seconds },
+    )
+    .await
 }
 
 /// Entries in registration order (public: the seating screen reads it).
@@ -453,11 +560,7 @@ async fn register(
             tournament_id: id,
             details,
         },
-        _ => {
-            return Err(ApiError::bad_request(
-                "give either player_id or new_player",
-            ))
-        }
+        _ => return Err(ApiError::bad_request("give either player_id or new_player")),
     };
     execute(&s, &user, Role::Floor, command).await
 }
@@ -478,7 +581,17 @@ async fn rebuy(
     ApiPath((id, entry_id)): ApiPath<(TournamentId, EntryId)>,
     ApiJson(b): ApiJson<RebuyRequest>,
 ) -> ApiResult<Json<CommandResponse>> {
-    run(&s, &user, Role::Floor, id, TournamentCommand::Rebuy { entry_id, stack: b.stack }).await
+    run(
+        &s,
+        &user,
+        Role::Floor,
+        id,
+        TournamentCommand::Rebuy {
+            entry_id,
+            stack: b.stack,
+        },
+    )
+    .await
 }
 
 /// Record the add-on (floor).
@@ -490,7 +603,14 @@ async fn addon(
     user: AuthUser,
     ApiPath((id, entry_id)): ApiPath<(TournamentId, EntryId)>,
 ) -> ApiResult<Json<CommandResponse>> {
-    run(&s, &user, Role::Floor, id, TournamentCommand::Addon { entry_id }).await
+    run(
+        &s,
+        &user,
+        Role::Floor,
+        id,
+        TournamentCommand::Addon { entry_id },
+    )
+    .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -508,7 +628,17 @@ async fn report_chips(
     ApiPath((id, entry_id)): ApiPath<(TournamentId, EntryId)>,
     ApiJson(b): ApiJson<ChipsRequest>,
 ) -> ApiResult<Json<CommandResponse>> {
-    run(&s, &user, Role::Dealer, id, TournamentCommand::ReportChips { entry_id, chips: b.chips }).await
+    run(
+        &s,
+        &user,
+        Role::Dealer,
+        id,
+        TournamentCommand::ReportChips {
+            entry_id,
+            chips: b.chips,
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -703,7 +833,17 @@ async fn add_table(
     ApiPath(id): ApiPath<TournamentId>,
     ApiJson(b): ApiJson<AddTableRequest>,
 ) -> ApiResult<Json<CommandResponse>> {
-    run(&s, &user, Role::Floor, id, TournamentCommand::AddTable { number: b.number, seats: b.seats }).await
+    run(
+        &s,
+        &user,
+        Role::Floor,
+        id,
+        TournamentCommand::AddTable {
+            number: b.number,
+            seats: b.seats,
+        },
+    )
+    .await
 }
 
 /// Remove an empty table (floor).
@@ -715,7 +855,14 @@ async fn remove_table(
     user: AuthUser,
     ApiPath((id, table_id)): ApiPath<(TournamentId, TableId)>,
 ) -> ApiResult<Json<CommandResponse>> {
-    run(&s, &user, Role::Floor, id, TournamentCommand::RemoveTable { table_id }).await
+    run(
+        &s,
+        &user,
+        Role::Floor,
+        id,
+        TournamentCommand::RemoveTable { table_id },
+    )
+    .await
 }
 
 /// Lock a seat so nobody is drawn into it (TDA 2024 Rule 9) (floor).
@@ -727,7 +874,14 @@ async fn lock_seat(
     user: AuthUser,
     ApiPath((id, table_id, seat)): ApiPath<(TournamentId, TableId, u8)>,
 ) -> ApiResult<Json<CommandResponse>> {
-    run(&s, &user, Role::Floor, id, TournamentCommand::LockSeat { table_id, seat }).await
+    run(
+        &s,
+        &user,
+        Role::Floor,
+        id,
+        TournamentCommand::LockSeat { table_id, seat },
+    )
+    .await
 }
 
 /// Unlock a seat (floor).
@@ -739,7 +893,14 @@ async fn unlock_seat(
     user: AuthUser,
     ApiPath((id, table_id, seat)): ApiPath<(TournamentId, TableId, u8)>,
 ) -> ApiResult<Json<CommandResponse>> {
-    run(&s, &user, Role::Floor, id, TournamentCommand::UnlockSeat { table_id, seat }).await
+    run(
+        &s,
+        &user,
+        Role::Floor,
+        id,
+        TournamentCommand::UnlockSeat { table_id, seat },
+    )
+    .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -757,7 +918,17 @@ async fn set_button(
     ApiPath((id, table_id)): ApiPath<(TournamentId, TableId)>,
     ApiJson(b): ApiJson<SeatNumber>,
 ) -> ApiResult<Json<CommandResponse>> {
-    run(&s, &user, Role::Dealer, id, TournamentCommand::SetButton { table_id, seat: b.seat }).await
+    run(
+        &s,
+        &user,
+        Role::Dealer,
+        id,
+        TournamentCommand::SetButton {
+            table_id,
+            seat: b.seat,
+        },
+    )
+    .await
 }
 
 /// A hand finished at this table: the button moves on (dealer).
@@ -769,7 +940,14 @@ async fn hand_completed(
     user: AuthUser,
     ApiPath((id, table_id)): ApiPath<(TournamentId, TableId)>,
 ) -> ApiResult<Json<CommandResponse>> {
-    run(&s, &user, Role::Dealer, id, TournamentCommand::HandCompleted { table_id }).await
+    run(
+        &s,
+        &user,
+        Role::Dealer,
+        id,
+        TournamentCommand::HandCompleted { table_id },
+    )
+    .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -789,7 +967,16 @@ async fn break_table(
     ApiPath(id): ApiPath<TournamentId>,
     ApiJson(b): ApiJson<BreakTableRequest>,
 ) -> ApiResult<Json<CommandResponse>> {
-    run(&s, &user, Role::Floor, id, TournamentCommand::BreakTable { table_id: b.table_id }).await
+    run(
+        &s,
+        &user,
+        Role::Floor,
+        id,
+        TournamentCommand::BreakTable {
+            table_id: b.table_id,
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -808,7 +995,16 @@ async fn final_table(
     ApiPath(id): ApiPath<TournamentId>,
     ApiJson(b): ApiJson<TableRef>,
 ) -> ApiResult<Json<CommandResponse>> {
-    run(&s, &user, Role::Floor, id, TournamentCommand::FinalTable { table_id: b.table_id }).await
+    run(
+        &s,
+        &user,
+        Role::Floor,
+        id,
+        TournamentCommand::FinalTable {
+            table_id: b.table_id,
+        },
+    )
+    .await
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -853,7 +1049,16 @@ async fn draw_seat(
     ApiPath(id): ApiPath<TournamentId>,
     ApiJson(b): ApiJson<EntryRef>,
 ) -> ApiResult<Json<CommandResponse>> {
-    run(&s, &user, Role::Floor, id, TournamentCommand::DrawSeat { entry_id: b.entry_id }).await
+    run(
+        &s,
+        &user,
+        Role::Floor,
+        id,
+        TournamentCommand::DrawSeat {
+            entry_id: b.entry_id,
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -874,7 +1079,17 @@ async fn move_entry(
     ApiPath(id): ApiPath<TournamentId>,
     ApiJson(b): ApiJson<MoveRequest>,
 ) -> ApiResult<Json<CommandResponse>> {
-    run(&s, &user, Role::Floor, id, TournamentCommand::MoveEntry { entry_id: b.entry_id, to: b.to }).await
+    run(
+        &s,
+        &user,
+        Role::Floor,
+        id,
+        TournamentCommand::MoveEntry {
+            entry_id: b.entry_id,
+            to: b.to,
+        },
+    )
+    .await
 }
 
 /// Set the balancing policy shown to everyone (TDA 2024 Rule 11-C) (floor).
@@ -887,7 +1102,14 @@ async fn set_policy(
     ApiPath(id): ApiPath<TournamentId>,
     ApiJson(policy): ApiJson<BalancePolicy>,
 ) -> ApiResult<Json<CommandResponse>> {
-    run(&s, &user, Role::Floor, id, TournamentCommand::SetBalancePolicy { policy }).await
+    run(
+        &s,
+        &user,
+        Role::Floor,
+        id,
+        TournamentCommand::SetBalancePolicy { policy },
+    )
+    .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -906,7 +1128,14 @@ async fn set_break_order(
     ApiPath(id): ApiPath<TournamentId>,
     ApiJson(b): ApiJson<BreakOrder>,
 ) -> ApiResult<Json<CommandResponse>> {
-    run(&s, &user, Role::Floor, id, TournamentCommand::SetBreakOrder { tables: b.tables }).await
+    run(
+        &s,
+        &user,
+        Role::Floor,
+        id,
+        TournamentCommand::SetBreakOrder { tables: b.tables },
+    )
+    .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -924,5 +1153,12 @@ async fn hand_for_hand(
     ApiPath(id): ApiPath<TournamentId>,
     ApiJson(b): ApiJson<OnOff>,
 ) -> ApiResult<Json<CommandResponse>> {
-    run(&s, &user, Role::Floor, id, TournamentCommand::SetHandForHand { on: b.on }).await
+    run(
+        &s,
+        &user,
+        Role::Floor,
+        id,
+        TournamentCommand::SetHandForHand { on: b.on },
+    )
+    .await
 }

@@ -438,6 +438,14 @@ fn check_password(password: &str) -> Result<(), AuthError> {
     Ok(())
 }
 
+impl AuthService {
+    /// The signed-in user behind a request's cookie or bearer token, if any and valid.
+    pub fn session_from_headers(&self, headers: &axum::http::HeaderMap) -> Option<AuthUser> {
+        let token = super::http::presented_token(headers)?;
+        self.authenticate(&token).ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,13 +483,5 @@ mod tests {
     #[test]
     fn setup_code_is_shown_in_two_groups() {
         assert_eq!(display_setup_code("ABCDEFGH"), "ABCD-EFGH");
-    }
-}
-
-impl AuthService {
-    /// The signed-in user behind a request's cookie or bearer token, if any and valid.
-    pub fn session_from_headers(&self, headers: &axum::http::HeaderMap) -> Option<AuthUser> {
-        let token = super::http::presented_token(headers)?;
-        self.authenticate(&token).ok()
     }
 }
