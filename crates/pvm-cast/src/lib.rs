@@ -1,0 +1,1 @@
+//! pvm-cast: the Chromecast bridge.

@@ -1,0 +1,1 @@
+//! pvm-kiosk: the HDMI renderer (Slint).

@@ -1,0 +1,1 @@
+//! pvm-ota: signed updates.
