@@ -1,0 +1,48 @@
+# PVM — the two commands a newcomer needs are `make run` and `make test`.
+# Everything else here is what those two are made of, plus benchmarks.
+
+CARGO ?= cargo
+DATA_DIR ?= ./data
+LISTEN ?= 0.0.0.0:8080
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: run test setup build build-release lint test-rust bench soak clean-data help
+
+help:
+	@echo "make run    build everything and start the node (console on http://localhost:8080)"
+	@echo "make test   install what the tests need, then run every test"
+	@echo "make bench  print the performance figures"
+	@echo "make soak   the long crash-safety run"
+
+## Runs the node on the embedded SQLite default, printing the console URL and setup code.
+run: setup build
+	$(CARGO) run -p pvm-node --bin pvm-node -- --data-dir $(DATA_DIR) --listen $(LISTEN)
+
+setup:
+	@scripts/setup-deps.sh
+
+build:
+	$(CARGO) build -p pvm-node
+
+build-release:
+	$(CARGO) build --release -p pvm-node
+
+## Every test: formatting and lints first (cheap), then the Rust suites.
+test: setup lint test-rust
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test-rust:
+	$(CARGO) test --workspace
+
+bench:
+	$(CARGO) bench -p pvm-core --bench icm
+	$(CARGO) run --release -p pvm-store --example store_bench
+
+soak:
+	PVM_STORE_CRASH_ROUNDS=1000 $(CARGO) test --release -p pvm-store --test crash
+
+clean-data:
+	rm -rf $(DATA_DIR)
