@@ -9,7 +9,7 @@ mod decide;
 mod results;
 
 pub use config::{
-    AddonRule, BountyKind, LateRegistration, RebuyRule, ReentryRule, TournamentConfig,
+    AddonRule, BountyKind, ChipPlan, LateRegistration, RebuyRule, ReentryRule, TournamentConfig,
 };
 pub use decide::decide;
 pub use results::{PrizePoolView, ResultLine, Stats};
