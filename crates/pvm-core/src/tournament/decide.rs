@@ -612,18 +612,26 @@ fn bust(t: &Tournament, busts: &[BustInput], eliminated_by: Option<EntryId>) -> 
             "{remaining} players are left: at least one must survive the hand"
         )));
     }
-    if k > 1 && busts.iter().any(|b| b.stack.is_none()) && !t.hand_for_hand {
+    // Places remaining-k+1 ..= remaining are handed out, best to the biggest starting stack.
+    // During hand-for-hand, players busting at different tables on the same hand tie
+    // (TDA 2024 RP-8): their stacks do not matter. Two or more at one table are still placed
+    // by their starting stacks (TDA 2024 Rule 20), and then every stack is needed.
+    let tables: Vec<Option<TableId>> = busts
+        .iter()
+        .map(|b| t.floor.seat_of(b.entry_id).map(|s| s.table))
+        .collect();
+    let distinct: std::collections::BTreeSet<TableId> = tables.iter().flatten().copied().collect();
+    let all_at_different_tables =
+        tables.iter().all(Option::is_some) && distinct.len() == k as usize;
+    let all_tie = t.hand_for_hand && distinct.len() > 1;
+    if k > 1
+        && busts.iter().any(|b| b.stack.is_none())
+        && !(t.hand_for_hand && all_at_different_tables)
+    {
         return Err(DomainError::invalid(
             "several players busted on one hand: give each one's stack at the start of the hand so places can be decided",
         ));
     }
-    // Places remaining-k+1 ..= remaining are handed out, best to the biggest starting stack.
-    // During hand-for-hand, players busting at different tables on the same hand tie (RP-8).
-    let tables: std::collections::BTreeSet<_> = busts
-        .iter()
-        .filter_map(|b| t.floor.seat_of(b.entry_id).map(|s| s.table))
-        .collect();
-    let all_tie = t.hand_for_hand && tables.len() > 1;
     let mut ordered: Vec<BustInput> = busts.to_vec();
     ordered.sort_by_key(|b| std::cmp::Reverse(b.stack.unwrap_or(0)));
     let mut records = Vec::with_capacity(busts.len());
@@ -701,22 +709,75 @@ fn hand_completed(t: &Tournament, table_id: TableId, now: Timestamp) -> Events {
             seat: next,
         });
     }
-    if t.hand_for_hand && t.clock.status == ClockStatus::Running {
-        let ms = i64::from(t.config.hand_for_hand_secs_per_hand) * SECOND_MS;
-        if ms > 0 {
-            if let Ok(c) = t.clock.add_time(&t.structure, -ms, now) {
-                events.push(TournamentEvent::ClockChanged {
-                    action: ClockAction::HandForHand,
-                    clock: c,
-                });
-            }
-        }
+    if t.hand_for_hand {
+        events.extend(hand_for_hand_progress(t, tb, now)?);
     }
     if events.is_empty() {
         return Err(DomainError::refused(format!(
             "table {} has no button set: set the button first",
             tb.number
         )));
+    }
+    Ok(events)
+}
+
+/// Hand-for-hand (TDA 2024 RP-8): every table plays one hand and waits for the others. The
+/// hand is over when every table in play has reported it; then, and only then, the clock
+/// loses the configured time per hand, however many tables there are. The loss stops at the
+/// end of the current level: it never eats into the next one.
+fn hand_for_hand_progress(t: &Tournament, tb: &crate::seating::Table, now: Timestamp) -> Events {
+    let in_play: std::collections::BTreeSet<TableId> =
+        t.floor.tables_in_play().map(|x| x.id).collect();
+    if !in_play.contains(&tb.id) {
+        return Err(DomainError::refused(format!(
+            "table {} has no players: it plays no hand",
+            tb.number
+        )));
+    }
+    let mut done: std::collections::BTreeSet<TableId> = t
+        .hand_for_hand_done
+        .intersection(&in_play)
+        .copied()
+        .collect();
+    let mut hands = 0i64;
+    if done == in_play {
+        // Every table still playing had finished (the others broke meanwhile): that hand is over.
+        hands += 1;
+        done.clear();
+    }
+    if done.contains(&tb.id) {
+        let waiting: Vec<String> = t
+            .floor
+            .tables_in_play()
+            .filter(|x| !done.contains(&x.id))
+            .map(|x| x.number.to_string())
+            .collect();
+        return Err(DomainError::refused(format!(
+            "hand-for-hand: table {} has already finished this hand; waiting for table {}",
+            tb.number,
+            waiting.join(", ")
+        )));
+    }
+    done.insert(tb.id);
+    if done.is_superset(&in_play) {
+        hands += 1;
+        done.clear();
+    }
+    let mut events = vec![TournamentEvent::HandForHandProgress {
+        tables_done: done.into_iter().collect(),
+    }];
+    let per_hand = i64::from(t.config.hand_for_hand_secs_per_hand) * SECOND_MS;
+    if hands > 0 && per_hand > 0 && t.clock.status == ClockStatus::Running {
+        let remaining = t.clock.view(&t.structure, now).remaining_ms;
+        if remaining > 0 {
+            let left = (remaining - per_hand * hands).max(0);
+            if let Ok(c) = t.clock.set_remaining(&t.structure, left, now) {
+                events.push(TournamentEvent::ClockChanged {
+                    action: ClockAction::HandForHand,
+                    clock: c,
+                });
+            }
+        }
     }
     Ok(events)
 }
@@ -782,8 +843,15 @@ fn moves_event(t: &Tournament, moves: &[Move], reason: &str) -> TournamentEvent 
     let detail: Vec<String> = moves
         .iter()
         .map(|m| {
+            // What staff must check (an unknown button, TDA 2024 Rule 11-A) travels with the
+            // move, so the room sees it wherever the change is shown.
+            let confirm = m
+                .needs_confirmation
+                .as_ref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
             format!(
-                "{}: {} → {}",
+                "{}: {} → {}{confirm}",
                 name_of(t, m.entry),
                 describe_seat(t, m.from),
                 describe_seat(t, m.to)

@@ -21,7 +21,7 @@ use crate::seating::{Floor, SeatRef};
 use crate::structure::Structure;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -119,6 +119,10 @@ pub struct Tournament {
     pub entries: BTreeMap<EntryId, Entry>,
     pub floor: Floor,
     pub hand_for_hand: bool,
+    /// Hand-for-hand (TDA 2024 RP-8): the tables that have finished the hand being played.
+    /// The clock loses its per-hand time once every table in play has finished it.
+    #[serde(default)]
+    pub hand_for_hand_done: BTreeSet<TableId>,
     pub deal: Option<DealRecord>,
     /// Busts that can be undone, last one on top.
     pub bust_history: Vec<BustGroup>,
@@ -349,6 +353,11 @@ pub enum TournamentEvent {
     HandForHandSet {
         on: bool,
     },
+    /// A table finished a hand-for-hand hand; `tables_done` are the tables that have finished
+    /// the current hand (empty again once every table has, when the clock loses its time).
+    HandForHandProgress {
+        tables_done: Vec<TableId>,
+    },
     DealMade {
         deal: DealRecord,
     },
@@ -397,6 +406,7 @@ impl TournamentEvent {
             TournamentEvent::BalancePolicySet { .. } => "tournament.balance_policy_set",
             TournamentEvent::BreakOrderSet { .. } => "tournament.break_order_set",
             TournamentEvent::HandForHandSet { .. } => "tournament.hand_for_hand_set",
+            TournamentEvent::HandForHandProgress { .. } => "tournament.hand_for_hand_progress",
             TournamentEvent::DealMade { .. } => "tournament.deal_made",
             TournamentEvent::DealCancelled => "tournament.deal_cancelled",
             TournamentEvent::Finished => "tournament.finished",
@@ -423,6 +433,7 @@ impl Tournament {
             entries: BTreeMap::new(),
             floor: Floor::default(),
             hand_for_hand: false,
+            hand_for_hand_done: BTreeSet::new(),
             deal: None,
             bust_history: Vec::new(),
             bust_redo: Vec::new(),
@@ -577,7 +588,13 @@ impl Tournament {
             TournamentEvent::BreakOrderSet { tables } => {
                 let _ = self.floor.set_break_order(tables.clone());
             }
-            TournamentEvent::HandForHandSet { on } => self.hand_for_hand = *on,
+            TournamentEvent::HandForHandSet { on } => {
+                self.hand_for_hand = *on;
+                self.hand_for_hand_done.clear();
+            }
+            TournamentEvent::HandForHandProgress { tables_done } => {
+                self.hand_for_hand_done = tables_done.iter().copied().collect();
+            }
             TournamentEvent::DealMade { deal } => self.deal = Some(deal.clone()),
             TournamentEvent::DealCancelled => self.deal = None,
             TournamentEvent::Finished => self.status = TournamentStatus::Finished,
@@ -687,5 +704,7 @@ pub(crate) fn inverse(changes: &[SeatChange]) -> Vec<SeatChange> {
         .collect()
 }
 
+#[cfg(test)]
+mod floor_tests;
 #[cfg(test)]
 mod tests;
