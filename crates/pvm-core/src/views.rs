@@ -588,3 +588,7 @@ fn setup_screen(state: &VenueState, setup: &SetupInfo) -> SetupScreen {
         console_url,
     }
 }
+
+#[cfg(test)]
+#[path = "views_tests.rs"]
+mod tests;
