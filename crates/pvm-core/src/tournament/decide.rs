@@ -16,10 +16,12 @@ use crate::time::SECOND_MS;
 type Events = DomainResult<Vec<TournamentEvent>>;
 
 /// Checks `cmd` against the tournament `t` at `now`; returns the events that record it.
-/// `player_name` looks a player up in the venue's registry (for registration).
+/// `player_name` looks a player up in the venue's registry (for registration); `venue_unit` is
+/// the venue's payout rounding unit (a deal is priced on the payouts the room is shown).
 pub fn decide(
     t: &Tournament,
     player_name: &dyn Fn(PlayerId) -> Option<String>,
+    venue_unit: Money,
     cmd: TournamentCommand,
     now: Timestamp,
     entropy: &mut dyn Entropy,
@@ -38,6 +40,9 @@ pub fn decide(
             "{} has finished; undo the last bust to reopen it",
             t.config.name
         )));
+    }
+    if let Some(deal) = &t.deal {
+        refuse_what_a_deal_forbids(t, deal, &cmd)?;
     }
     match cmd {
         C::UpdateConfig { config } => update_config(t, config),
@@ -88,7 +93,13 @@ pub fn decide(
                         )));
                     }
                 }
-                Ok(vec![TournamentEvent::BustRedone { group: g.clone() }])
+                // The players may have been reseated since the undo: record where they sit now,
+                // so the redo frees those seats and a later undo returns them there.
+                let mut group = g.clone();
+                for b in &mut group.busts {
+                    b.seat = t.floor.seat_of(b.entry_id);
+                }
+                Ok(vec![TournamentEvent::BustRedone { group }])
             }
             None => Err(DomainError::refused("there is no undone bust to redo")),
         },
@@ -295,7 +306,7 @@ pub fn decide(
             method,
             stacks,
             hold_back,
-        } => make_deal(t, method, &stacks, hold_back),
+        } => make_deal(t, method, &stacks, hold_back, venue_unit),
         C::CancelDeal => {
             if t.deal.is_none() {
                 return Err(DomainError::refused("there is no deal to cancel"));
@@ -782,11 +793,51 @@ fn hand_for_hand_progress(t: &Tournament, tb: &crate::seating::Table, now: Times
     Ok(events)
 }
 
+/// A deal shares out the prizes of the players left when it was made. Anything that would
+/// change those prizes or that field (a new entry, a rebuy or add-on, a bust from before the
+/// deal undone, another payout plan) would leave the deal paying a different pool than the
+/// one the room has, so it waits until the deal is cancelled.
+fn refuse_what_a_deal_forbids(
+    t: &Tournament,
+    deal: &DealRecord,
+    cmd: &TournamentCommand,
+) -> DomainResult<()> {
+    use TournamentCommand as C;
+    let what = match cmd {
+        C::Register { .. } => "registering",
+        C::Rebuy { .. } => "a rebuy",
+        C::Addon { .. } => "an add-on",
+        C::UndoBust => match t.bust_history.last() {
+            Some(g)
+                if g.busts
+                    .iter()
+                    .any(|b| !deal.amounts.contains_key(&b.entry_id)) =>
+            {
+                "undoing a bust from before the deal"
+            }
+            _ => return Ok(()),
+        },
+        C::UpdateConfig { config }
+            if config.guarantee != t.config.guarantee
+                || config.payout_plan != t.config.payout_plan
+                || config.rounding_unit != t.config.rounding_unit =>
+        {
+            "changing the payouts"
+        }
+        _ => return Ok(()),
+    };
+    Err(DomainError::refused(format!(
+        "a deal was made among the last {} players: cancel it before {what}",
+        deal.amounts.len()
+    )))
+}
+
 fn make_deal(
     t: &Tournament,
     method: crate::deals::DealMethod,
     stacks: &[DealStack],
     hold_back: Money,
+    venue_unit: Money,
 ) -> Events {
     let active: Vec<&Entry> = t.active_entries().collect();
     if active.len() < 2 {
@@ -804,7 +855,7 @@ fn make_deal(
     for s in stacks {
         active_entry(t, s.entry_id)?;
     }
-    let payouts = results::payout_amounts(t, Money::units(1));
+    let payouts = results::payout_amounts(t, venue_unit);
     let remaining = active.len();
     let prizes: Vec<Money> = (1..=remaining)
         .map(|place| payouts.get(place - 1).copied().unwrap_or(Money::ZERO))
@@ -827,6 +878,7 @@ fn make_deal(
             method,
             amounts,
             held_back: deal.held_back,
+            rounding_unit: Some(t.config.rounding_unit.unwrap_or(venue_unit)),
         },
     }])
 }

@@ -94,6 +94,10 @@ pub struct DealRecord {
     pub amounts: BTreeMap<EntryId, Money>,
     /// Played for: goes to the winner on top of the deal.
     pub held_back: Money,
+    /// The payout rounding unit the deal was priced with; the payout table keeps it while the
+    /// deal stands, so the deal and the places paid before it still add up to the pool.
+    #[serde(default)]
+    pub rounding_unit: Option<Money>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -636,8 +640,12 @@ impl Tournament {
                 e.busted_at = Some(at);
                 e.eliminated_by = group.eliminated_by;
             }
+            // A busted player holds no seat, wherever the log says they last sat.
             if let Some(seat) = b.seat {
                 self.vacate(seat, b.entry_id);
+            }
+            if self.floor.seat_of(b.entry_id).is_some() {
+                let _ = self.floor.unseat_entry(b.entry_id);
             }
         }
         if let Some(by) = group.eliminated_by {
