@@ -69,18 +69,16 @@ impl Driver {
     }
 
     fn cash_setup(&mut self) -> (GameId, TableId) {
-        let events = self
-            .run(Command::Cash {
-                command: CashCommand::CreateGame {
-                    game: "NLH".into(),
-                    small_blind: Money::units(1),
-                    big_blind: Money::units(3),
-                    min_buy_in: None,
-                    max_buy_in: None,
-                    name: None,
-                },
-            })
-            .unwrap_or_default();
+        self.run(Command::Cash {
+            command: CashCommand::CreateGame {
+                game: "NLH".into(),
+                small_blind: Money::units(1),
+                big_blind: Money::units(3),
+                min_buy_in: None,
+                max_buy_in: None,
+                name: None,
+            },
+        });
         let game = self
             .state
             .cash
@@ -89,7 +87,6 @@ impl Driver {
             .next()
             .copied()
             .expect("the game was just created");
-        drop(events);
         self.run(Command::Cash {
             command: CashCommand::AddTable {
                 number: 50,
@@ -222,15 +219,15 @@ impl Driver {
                     chips: 5_000 + hand * 10,
                 },
             );
-            if hand % 7 == 0 {
+            if hand.is_multiple_of(7) {
                 self.t(tid, TournamentCommand::PauseClock);
                 self.tick(30);
                 self.t(tid, TournamentCommand::ResumeClock);
             }
-            if hand % 3 == 0 {
+            if hand.is_multiple_of(3) {
                 self.cash_turn(game, cash_table, night * 1_000 + hand);
             }
-            if hand % 4 == 0 {
+            if hand.is_multiple_of(4) {
                 let loser = active[(self.entropy.below(active.len() as u64)) as usize];
                 let winner = active.iter().copied().find(|e| *e != loser);
                 self.t(

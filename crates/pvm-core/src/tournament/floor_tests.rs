@@ -698,3 +698,112 @@ fn a_config_stored_before_chip_plans_existed_still_reads() {
         with_plan
     );
 }
+
+#[test]
+fn a_redone_bust_frees_the_seat_the_player_took_after_the_undo() {
+    let mut n = Night::standard();
+    let es = n.field(4);
+    n.bust(es[0]).unwrap();
+    n.t(TournamentCommand::UndoBust).unwrap();
+    // Tables open only now: the restored player draws a seat, then the bust is redone.
+    add_tables(&mut n, 1, 9);
+    n.t(TournamentCommand::DrawSeat { entry_id: es[0] })
+        .unwrap();
+    let seat = n.tour().floor.seat_of(es[0]).unwrap();
+    n.t(TournamentCommand::RedoBust).unwrap();
+    assert_eq!(n.tour().floor.seat_of(es[0]), None);
+    assert_floor_sound(&n);
+    // Undoing it again returns the player to the seat they held when it was redone.
+    n.t(TournamentCommand::UndoBust).unwrap();
+    assert_eq!(n.tour().floor.seat_of(es[0]), Some(seat));
+}
+
+fn deal_night() -> (Night, Vec<EntryId>) {
+    let mut c = TournamentConfig::freezeout("Deal", Money::units(100), Money::ZERO, 10_000);
+    c.late_registration = Some(LateRegistration {
+        until_level: 6,
+        through_break: false,
+    });
+    c.reentry = Some(ReentryRule { max_per_player: 1 });
+    c.payout_plan = crate::payouts::PayoutPlan::Custom {
+        shares_bp: vec![5_000, 3_000, 2_000],
+    };
+    let mut n = Night::new(c);
+    let es = n.field(6);
+    for e in &es[3..] {
+        n.bust(*e).unwrap();
+    }
+    n.t(TournamentCommand::MakeDeal {
+        method: crate::deals::DealMethod::ChipChop { clamp: true },
+        stacks: es[..3]
+            .iter()
+            .zip([30_000, 20_000, 10_000])
+            .map(|(e, chips)| DealStack {
+                entry_id: *e,
+                chips,
+            })
+            .collect(),
+        hold_back: Money::ZERO,
+    })
+    .unwrap();
+    (n, es)
+}
+
+#[test]
+fn a_standing_deal_refuses_what_would_change_its_pool_until_it_is_cancelled() {
+    let (mut n, es) = deal_night();
+    let busted_player = n.tour().entries[&es[5]].player_id;
+    let err = n
+        .t(TournamentCommand::Register {
+            player_id: busted_player,
+        })
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "a deal was made among the last 3 players: cancel it before registering"
+    );
+    let err = n.t(TournamentCommand::UndoBust).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("undoing a bust from before the deal"),
+        "{err}"
+    );
+    let mut c = n.tour().config.clone();
+    c.guarantee = Some(Money::units(5_000));
+    let err = n
+        .t(TournamentCommand::UpdateConfig { config: c })
+        .unwrap_err();
+    assert!(err.to_string().contains("changing the payouts"), "{err}");
+    // Play goes on to the end and the whole pool is paid exactly once.
+    n.bust(es[2]).unwrap();
+    n.t(TournamentCommand::UndoBust).unwrap();
+    n.bust(es[2]).unwrap();
+    n.bust(es[1]).unwrap();
+    let paid: Money = n
+        .tour()
+        .results(Money::units(1))
+        .iter()
+        .filter_map(|r| r.paid)
+        .sum();
+    assert_eq!(paid, n.tour().prize_pool().total);
+}
+
+#[test]
+fn a_deal_keeps_the_rounding_unit_it_was_priced_with() {
+    let (mut n, es) = deal_night();
+    n.bust(es[2]).unwrap();
+    n.bust(es[1]).unwrap();
+    let pool = n.tour().prize_pool().total;
+    let paid_with = |unit: Money, n: &Night| -> Money {
+        n.tour().results(unit).iter().filter_map(|r| r.paid).sum()
+    };
+    // The venue changes its rounding unit afterwards: the results still add up.
+    assert_eq!(paid_with(Money::units(1), &n), pool);
+    assert_eq!(paid_with(Money::units(25), &n), pool);
+    n.t(TournamentCommand::UndoBust).unwrap();
+    n.t(TournamentCommand::CancelDeal).unwrap();
+    // Without the deal, busts from before it can be undone again.
+    n.t(TournamentCommand::UndoBust).unwrap();
+    n.t(TournamentCommand::UndoBust).unwrap();
+    assert_eq!(n.tour().entries[&es[5]].status, EntryStatus::Active);
+}

@@ -138,6 +138,9 @@ pub struct Tournament {
 }
 
 /// Commands for one tournament. Creation is a venue command (it needs a new id).
+// A command lives for one request and is moved, not stored in bulk: boxing the config to even
+// out the variants would add an allocation and change what every caller builds.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TournamentCommand {
