@@ -1,6 +1,7 @@
 //! Every piece of text the screens show is formatted here, once, so the kiosk, the web pages
 //! and the Chromecasts say exactly the same thing.
 
+use crate::chips::Denomination;
 use crate::money::{Chips, Money};
 use crate::structure::{AnteKind, Level};
 
@@ -77,6 +78,18 @@ pub fn blinds(level: &Level) -> String {
         AnteKind::Classic => format!("{base} ante {}", grouped(level.ante)),
         AnteKind::BigBlind => format!("{base} BB ante {}", grouped(level.ante)),
     }
+}
+
+/// The break note for a colour-up (TDA 2024 Rule 24): "Colour up: race off the green 25s for
+/// black 100s", "Colour up: race off the green 25s and black 100s for purple 500s".
+pub fn colour_up(removed: &[&Denomination], next: &Denomination) -> String {
+    let chip = |d: &Denomination| format!("{} {}s", d.colour.trim(), grouped(d.value));
+    let raced: Vec<String> = removed.iter().map(|d| chip(d)).collect();
+    format!(
+        "Colour up: race off the {} for {}",
+        raced.join(" and "),
+        chip(next)
+    )
 }
 
 /// 1 → "1st", 2 → "2nd", 11 → "11th", 23 → "23rd".

@@ -24,6 +24,8 @@ pub mod payouts;
 pub mod players;
 pub mod seating;
 pub mod structure;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod time;
 pub mod tournament;
 pub mod venue;

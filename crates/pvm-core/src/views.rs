@@ -455,7 +455,18 @@ fn segment(t: &Tournament, index: usize, item: &Item) -> ClockSegment {
         },
         Item::Break(b) => ClockSegment {
             title: "Break".into(),
-            detail: b.colour_up.clone().unwrap_or_default(),
+            // The tournament's chip plan is the truth about which chips go; the structure's own
+            // note is shown when there is no plan.
+            detail: t
+                .config
+                .chips
+                .as_ref()
+                .and_then(|plan| {
+                    let after = t.structure.level_number(index.checked_sub(1)?)?;
+                    plan.colour_up_note(after)
+                })
+                .or_else(|| b.colour_up.clone())
+                .unwrap_or_default(),
             is_break: true,
             duration_ms: item.duration_ms(),
         },
@@ -577,3 +588,7 @@ fn setup_screen(state: &VenueState, setup: &SetupInfo) -> SetupScreen {
         console_url,
     }
 }
+
+#[cfg(test)]
+#[path = "views_tests.rs"]
+mod tests;

@@ -1,6 +1,7 @@
 //! What a tournament costs and allows: buy-in, fee, bounty, stacks, late registration,
 //! re-entry, rebuys, add-on, guarantee, payouts. Checked once, so the rules can trust it.
 
+use crate::chips::{ChipSet, ColourUp, Denomination};
 use crate::error::{DomainError, DomainResult};
 use crate::money::{Chips, Money};
 use crate::payouts::PayoutPlan;
@@ -95,6 +96,103 @@ pub struct TournamentConfig {
     /// Highest number of entries accepted (`None`: no cap).
     #[serde(default)]
     pub max_entries: Option<u32>,
+    /// The chips in play and which are coloured up at which break (TDA 2024 Rule 24).
+    /// `None`: the structure's own break notes are all the room is told.
+    #[serde(default)]
+    pub chips: Option<ChipPlan>,
+}
+
+/// The tournament's chip set and its colour-up schedule (TDA 2024 Rule 24): at the break after
+/// each listed level, the listed denominations are coloured up and raced off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChipPlan {
+    pub chip_set: ChipSet,
+    #[serde(default)]
+    pub colour_ups: Vec<ColourUp>,
+}
+
+impl ChipPlan {
+    /// Checks the plan against the structure and the stacks it must make up: a valid chip set,
+    /// a valid schedule (smallest chips first, each a whole fraction of the next), a break after
+    /// every level named, every blind and ante of every level payable with the chips still in
+    /// play at that level, and every stack a tournament hands out made of those chips.
+    pub fn validate(&self, structure: &Structure, stacks: &[(&str, Chips)]) -> DomainResult<()> {
+        let set = ChipSet::new(self.chip_set.denominations.clone())?;
+        set.check_colour_ups(&self.colour_ups)?;
+        for c in &self.colour_ups {
+            let Some(index) = structure.index_of_level(c.after_level) else {
+                return Err(DomainError::invalid(format!(
+                    "the colour-up after level {} names a level the structure does not have",
+                    c.after_level
+                )));
+            };
+            if !matches!(structure.items.get(index + 1), Some(Item::Break(_))) {
+                return Err(DomainError::invalid(format!(
+                    "the colour-up after level {0} needs a break after level {0}: chips are \
+                     raced off during a break (TDA 2024 Rule 24)",
+                    c.after_level
+                )));
+            }
+        }
+        let smallest = set.denominations.first().map(|d| d.value).unwrap_or(1);
+        for (what, stack) in stacks {
+            if stack % smallest != 0 {
+                return Err(DomainError::invalid(format!(
+                    "{what} of {} cannot be made from the chip set: its smallest chip is {}",
+                    crate::format::chips(*stack),
+                    crate::format::chips(smallest)
+                )));
+            }
+        }
+        for (i, level) in structure.levels().enumerate() {
+            let number = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            let in_play = set.in_play_after(&self.colour_ups, number.saturating_sub(1));
+            let Some(chip) = in_play.first().map(|d| d.value) else {
+                continue;
+            };
+            for (what, amount) in [
+                ("small blind", level.small_blind),
+                ("big blind", level.big_blind),
+                ("ante", level.ante),
+            ] {
+                if amount % chip != 0 {
+                    return Err(DomainError::invalid(format!(
+                        "level {number}: the {what} of {} cannot be paid with the chips in play \
+                         then (the smallest is {}){}",
+                        crate::format::chips(amount),
+                        crate::format::chips(chip),
+                        if chip > smallest {
+                            ": colour up later, or change the blinds"
+                        } else {
+                            ""
+                        }
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What the room is told at the break after `level`, if chips are raced off then:
+    /// "Colour up: race off the green 25s for black 100s".
+    pub fn colour_up_note(&self, level: u32) -> Option<String> {
+        let colour_up = self.colour_ups.iter().find(|c| c.after_level == level)?;
+        let of = |value: Chips| -> Option<&Denomination> {
+            self.chip_set
+                .denominations
+                .iter()
+                .find(|d| d.value == value)
+        };
+        let mut removed: Vec<&Denomination> =
+            colour_up.remove.iter().filter_map(|v| of(*v)).collect();
+        removed.sort_by_key(|d| d.value);
+        let next = self
+            .chip_set
+            .in_play_after(&self.colour_ups, level)
+            .into_iter()
+            .min_by_key(|d| d.value)?;
+        Some(crate::format::colour_up(&removed, &next))
+    }
 }
 
 fn default_payout_plan() -> PayoutPlan {
@@ -124,6 +222,7 @@ impl TournamentConfig {
             rounding_unit: None,
             hand_for_hand_secs_per_hand: default_hand_for_hand_secs(),
             max_entries: None,
+            chips: None,
         }
     }
 
@@ -251,6 +350,16 @@ impl TournamentConfig {
             return Err(DomainError::invalid("the entry cap must be at least 1"));
         }
         crate::payouts::shares_bp(2, &self.payout_plan)?;
+        if let Some(plan) = &self.chips {
+            let mut stacks = vec![("the starting stack", self.starting_stack)];
+            if let Some(r) = &self.rebuy {
+                stacks.push(("a rebuy", r.chips));
+            }
+            if let Some(a) = &self.addon {
+                stacks.push(("the add-on", a.chips));
+            }
+            plan.validate(structure, &stacks)?;
+        }
         Ok(())
     }
 }

@@ -16,10 +16,12 @@ use crate::time::SECOND_MS;
 type Events = DomainResult<Vec<TournamentEvent>>;
 
 /// Checks `cmd` against the tournament `t` at `now`; returns the events that record it.
-/// `player_name` looks a player up in the venue's registry (for registration).
+/// `player_name` looks a player up in the venue's registry (for registration); `venue_unit` is
+/// the venue's payout rounding unit (a deal is priced on the payouts the room is shown).
 pub fn decide(
     t: &Tournament,
     player_name: &dyn Fn(PlayerId) -> Option<String>,
+    venue_unit: Money,
     cmd: TournamentCommand,
     now: Timestamp,
     entropy: &mut dyn Entropy,
@@ -38,6 +40,9 @@ pub fn decide(
             "{} has finished; undo the last bust to reopen it",
             t.config.name
         )));
+    }
+    if let Some(deal) = &t.deal {
+        refuse_what_a_deal_forbids(t, deal, &cmd)?;
     }
     match cmd {
         C::UpdateConfig { config } => update_config(t, config),
@@ -88,7 +93,13 @@ pub fn decide(
                         )));
                     }
                 }
-                Ok(vec![TournamentEvent::BustRedone { group: g.clone() }])
+                // The players may have been reseated since the undo: record where they sit now,
+                // so the redo frees those seats and a later undo returns them there.
+                let mut group = g.clone();
+                for b in &mut group.busts {
+                    b.seat = t.floor.seat_of(b.entry_id);
+                }
+                Ok(vec![TournamentEvent::BustRedone { group }])
             }
             None => Err(DomainError::refused("there is no undone bust to redo")),
         },
@@ -295,7 +306,7 @@ pub fn decide(
             method,
             stacks,
             hold_back,
-        } => make_deal(t, method, &stacks, hold_back),
+        } => make_deal(t, method, &stacks, hold_back, venue_unit),
         C::CancelDeal => {
             if t.deal.is_none() {
                 return Err(DomainError::refused("there is no deal to cancel"));
@@ -612,18 +623,26 @@ fn bust(t: &Tournament, busts: &[BustInput], eliminated_by: Option<EntryId>) -> 
             "{remaining} players are left: at least one must survive the hand"
         )));
     }
-    if k > 1 && busts.iter().any(|b| b.stack.is_none()) && !t.hand_for_hand {
+    // Places remaining-k+1 ..= remaining are handed out, best to the biggest starting stack.
+    // During hand-for-hand, players busting at different tables on the same hand tie
+    // (TDA 2024 RP-8): their stacks do not matter. Two or more at one table are still placed
+    // by their starting stacks (TDA 2024 Rule 20), and then every stack is needed.
+    let tables: Vec<Option<TableId>> = busts
+        .iter()
+        .map(|b| t.floor.seat_of(b.entry_id).map(|s| s.table))
+        .collect();
+    let distinct: std::collections::BTreeSet<TableId> = tables.iter().flatten().copied().collect();
+    let all_at_different_tables =
+        tables.iter().all(Option::is_some) && distinct.len() == k as usize;
+    let all_tie = t.hand_for_hand && distinct.len() > 1;
+    if k > 1
+        && busts.iter().any(|b| b.stack.is_none())
+        && !(t.hand_for_hand && all_at_different_tables)
+    {
         return Err(DomainError::invalid(
             "several players busted on one hand: give each one's stack at the start of the hand so places can be decided",
         ));
     }
-    // Places remaining-k+1 ..= remaining are handed out, best to the biggest starting stack.
-    // During hand-for-hand, players busting at different tables on the same hand tie (RP-8).
-    let tables: std::collections::BTreeSet<_> = busts
-        .iter()
-        .filter_map(|b| t.floor.seat_of(b.entry_id).map(|s| s.table))
-        .collect();
-    let all_tie = t.hand_for_hand && tables.len() > 1;
     let mut ordered: Vec<BustInput> = busts.to_vec();
     ordered.sort_by_key(|b| std::cmp::Reverse(b.stack.unwrap_or(0)));
     let mut records = Vec::with_capacity(busts.len());
@@ -701,16 +720,8 @@ fn hand_completed(t: &Tournament, table_id: TableId, now: Timestamp) -> Events {
             seat: next,
         });
     }
-    if t.hand_for_hand && t.clock.status == ClockStatus::Running {
-        let ms = i64::from(t.config.hand_for_hand_secs_per_hand) * SECOND_MS;
-        if ms > 0 {
-            if let Ok(c) = t.clock.add_time(&t.structure, -ms, now) {
-                events.push(TournamentEvent::ClockChanged {
-                    action: ClockAction::HandForHand,
-                    clock: c,
-                });
-            }
-        }
+    if t.hand_for_hand {
+        events.extend(hand_for_hand_progress(t, tb, now)?);
     }
     if events.is_empty() {
         return Err(DomainError::refused(format!(
@@ -721,11 +732,112 @@ fn hand_completed(t: &Tournament, table_id: TableId, now: Timestamp) -> Events {
     Ok(events)
 }
 
+/// Hand-for-hand (TDA 2024 RP-8): every table plays one hand and waits for the others. The
+/// hand is over when every table in play has reported it; then, and only then, the clock
+/// loses the configured time per hand, however many tables there are. The loss stops at the
+/// end of the current level: it never eats into the next one.
+fn hand_for_hand_progress(t: &Tournament, tb: &crate::seating::Table, now: Timestamp) -> Events {
+    let in_play: std::collections::BTreeSet<TableId> =
+        t.floor.tables_in_play().map(|x| x.id).collect();
+    if !in_play.contains(&tb.id) {
+        return Err(DomainError::refused(format!(
+            "table {} has no players: it plays no hand",
+            tb.number
+        )));
+    }
+    let mut done: std::collections::BTreeSet<TableId> = t
+        .hand_for_hand_done
+        .intersection(&in_play)
+        .copied()
+        .collect();
+    let mut hands = 0i64;
+    if done == in_play {
+        // Every table still playing had finished (the others broke meanwhile): that hand is over.
+        hands += 1;
+        done.clear();
+    }
+    if done.contains(&tb.id) {
+        let waiting: Vec<String> = t
+            .floor
+            .tables_in_play()
+            .filter(|x| !done.contains(&x.id))
+            .map(|x| x.number.to_string())
+            .collect();
+        return Err(DomainError::refused(format!(
+            "hand-for-hand: table {} has already finished this hand; waiting for table {}",
+            tb.number,
+            waiting.join(", ")
+        )));
+    }
+    done.insert(tb.id);
+    if done.is_superset(&in_play) {
+        hands += 1;
+        done.clear();
+    }
+    let mut events = vec![TournamentEvent::HandForHandProgress {
+        tables_done: done.into_iter().collect(),
+    }];
+    let per_hand = i64::from(t.config.hand_for_hand_secs_per_hand) * SECOND_MS;
+    if hands > 0 && per_hand > 0 && t.clock.status == ClockStatus::Running {
+        let remaining = t.clock.view(&t.structure, now).remaining_ms;
+        if remaining > 0 {
+            let left = (remaining - per_hand * hands).max(0);
+            if let Ok(c) = t.clock.set_remaining(&t.structure, left, now) {
+                events.push(TournamentEvent::ClockChanged {
+                    action: ClockAction::HandForHand,
+                    clock: c,
+                });
+            }
+        }
+    }
+    Ok(events)
+}
+
+/// A deal shares out the prizes of the players left when it was made. Anything that would
+/// change those prizes or that field (a new entry, a rebuy or add-on, a bust from before the
+/// deal undone, another payout plan) would leave the deal paying a different pool than the
+/// one the room has, so it waits until the deal is cancelled.
+fn refuse_what_a_deal_forbids(
+    t: &Tournament,
+    deal: &DealRecord,
+    cmd: &TournamentCommand,
+) -> DomainResult<()> {
+    use TournamentCommand as C;
+    let what = match cmd {
+        C::Register { .. } => "registering",
+        C::Rebuy { .. } => "a rebuy",
+        C::Addon { .. } => "an add-on",
+        C::UndoBust => match t.bust_history.last() {
+            Some(g)
+                if g.busts
+                    .iter()
+                    .any(|b| !deal.amounts.contains_key(&b.entry_id)) =>
+            {
+                "undoing a bust from before the deal"
+            }
+            _ => return Ok(()),
+        },
+        C::UpdateConfig { config }
+            if config.guarantee != t.config.guarantee
+                || config.payout_plan != t.config.payout_plan
+                || config.rounding_unit != t.config.rounding_unit =>
+        {
+            "changing the payouts"
+        }
+        _ => return Ok(()),
+    };
+    Err(DomainError::refused(format!(
+        "a deal was made among the last {} players: cancel it before {what}",
+        deal.amounts.len()
+    )))
+}
+
 fn make_deal(
     t: &Tournament,
     method: crate::deals::DealMethod,
     stacks: &[DealStack],
     hold_back: Money,
+    venue_unit: Money,
 ) -> Events {
     let active: Vec<&Entry> = t.active_entries().collect();
     if active.len() < 2 {
@@ -743,7 +855,7 @@ fn make_deal(
     for s in stacks {
         active_entry(t, s.entry_id)?;
     }
-    let payouts = results::payout_amounts(t, Money::units(1));
+    let payouts = results::payout_amounts(t, venue_unit);
     let remaining = active.len();
     let prizes: Vec<Money> = (1..=remaining)
         .map(|place| payouts.get(place - 1).copied().unwrap_or(Money::ZERO))
@@ -766,6 +878,7 @@ fn make_deal(
             method,
             amounts,
             held_back: deal.held_back,
+            rounding_unit: Some(t.config.rounding_unit.unwrap_or(venue_unit)),
         },
     }])
 }
@@ -782,8 +895,15 @@ fn moves_event(t: &Tournament, moves: &[Move], reason: &str) -> TournamentEvent 
     let detail: Vec<String> = moves
         .iter()
         .map(|m| {
+            // What staff must check (an unknown button, TDA 2024 Rule 11-A) travels with the
+            // move, so the room sees it wherever the change is shown.
+            let confirm = m
+                .needs_confirmation
+                .as_ref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
             format!(
-                "{}: {} → {}",
+                "{}: {} → {}{confirm}",
                 name_of(t, m.entry),
                 describe_seat(t, m.from),
                 describe_seat(t, m.to)

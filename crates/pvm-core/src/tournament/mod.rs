@@ -9,7 +9,7 @@ mod decide;
 mod results;
 
 pub use config::{
-    AddonRule, BountyKind, LateRegistration, RebuyRule, ReentryRule, TournamentConfig,
+    AddonRule, BountyKind, ChipPlan, LateRegistration, RebuyRule, ReentryRule, TournamentConfig,
 };
 pub use decide::decide;
 pub use results::{PrizePoolView, ResultLine, Stats};
@@ -21,7 +21,7 @@ use crate::seating::{Floor, SeatRef};
 use crate::structure::Structure;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -94,6 +94,10 @@ pub struct DealRecord {
     pub amounts: BTreeMap<EntryId, Money>,
     /// Played for: goes to the winner on top of the deal.
     pub held_back: Money,
+    /// The payout rounding unit the deal was priced with; the payout table keeps it while the
+    /// deal stands, so the deal and the places paid before it still add up to the pool.
+    #[serde(default)]
+    pub rounding_unit: Option<Money>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,6 +123,10 @@ pub struct Tournament {
     pub entries: BTreeMap<EntryId, Entry>,
     pub floor: Floor,
     pub hand_for_hand: bool,
+    /// Hand-for-hand (TDA 2024 RP-8): the tables that have finished the hand being played.
+    /// The clock loses its per-hand time once every table in play has finished it.
+    #[serde(default)]
+    pub hand_for_hand_done: BTreeSet<TableId>,
     pub deal: Option<DealRecord>,
     /// Busts that can be undone, last one on top.
     pub bust_history: Vec<BustGroup>,
@@ -130,6 +138,9 @@ pub struct Tournament {
 }
 
 /// Commands for one tournament. Creation is a venue command (it needs a new id).
+// A command lives for one request and is moved, not stored in bulk: boxing the config to even
+// out the variants would add an allocation and change what every caller builds.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TournamentCommand {
@@ -349,6 +360,11 @@ pub enum TournamentEvent {
     HandForHandSet {
         on: bool,
     },
+    /// A table finished a hand-for-hand hand; `tables_done` are the tables that have finished
+    /// the current hand (empty again once every table has, when the clock loses its time).
+    HandForHandProgress {
+        tables_done: Vec<TableId>,
+    },
     DealMade {
         deal: DealRecord,
     },
@@ -397,6 +413,7 @@ impl TournamentEvent {
             TournamentEvent::BalancePolicySet { .. } => "tournament.balance_policy_set",
             TournamentEvent::BreakOrderSet { .. } => "tournament.break_order_set",
             TournamentEvent::HandForHandSet { .. } => "tournament.hand_for_hand_set",
+            TournamentEvent::HandForHandProgress { .. } => "tournament.hand_for_hand_progress",
             TournamentEvent::DealMade { .. } => "tournament.deal_made",
             TournamentEvent::DealCancelled => "tournament.deal_cancelled",
             TournamentEvent::Finished => "tournament.finished",
@@ -423,6 +440,7 @@ impl Tournament {
             entries: BTreeMap::new(),
             floor: Floor::default(),
             hand_for_hand: false,
+            hand_for_hand_done: BTreeSet::new(),
             deal: None,
             bust_history: Vec::new(),
             bust_redo: Vec::new(),
@@ -577,7 +595,13 @@ impl Tournament {
             TournamentEvent::BreakOrderSet { tables } => {
                 let _ = self.floor.set_break_order(tables.clone());
             }
-            TournamentEvent::HandForHandSet { on } => self.hand_for_hand = *on,
+            TournamentEvent::HandForHandSet { on } => {
+                self.hand_for_hand = *on;
+                self.hand_for_hand_done.clear();
+            }
+            TournamentEvent::HandForHandProgress { tables_done } => {
+                self.hand_for_hand_done = tables_done.iter().copied().collect();
+            }
             TournamentEvent::DealMade { deal } => self.deal = Some(deal.clone()),
             TournamentEvent::DealCancelled => self.deal = None,
             TournamentEvent::Finished => self.status = TournamentStatus::Finished,
@@ -619,8 +643,12 @@ impl Tournament {
                 e.busted_at = Some(at);
                 e.eliminated_by = group.eliminated_by;
             }
+            // A busted player holds no seat, wherever the log says they last sat.
             if let Some(seat) = b.seat {
                 self.vacate(seat, b.entry_id);
+            }
+            if self.floor.seat_of(b.entry_id).is_some() {
+                let _ = self.floor.unseat_entry(b.entry_id);
             }
         }
         if let Some(by) = group.eliminated_by {
@@ -687,5 +715,7 @@ pub(crate) fn inverse(changes: &[SeatChange]) -> Vec<SeatChange> {
         .collect()
 }
 
+#[cfg(test)]
+mod floor_tests;
 #[cfg(test)]
 mod tests;

@@ -212,7 +212,11 @@ impl Tournament {
 pub(crate) fn payout_amounts(t: &Tournament, venue_unit: Money) -> Vec<Money> {
     let pool = t.prize_pool();
     let field = pool.entries.max(1);
-    let unit = t.config.rounding_unit.unwrap_or(venue_unit);
+    let unit = t
+        .config
+        .rounding_unit
+        .or_else(|| t.deal.as_ref().and_then(|d| d.rounding_unit))
+        .unwrap_or(venue_unit);
     payouts::shares_bp(field, &t.config.payout_plan)
         .and_then(|shares| payouts::distribute(pool.total, &shares, unit))
         .unwrap_or_else(|_| vec![pool.total])
