@@ -111,7 +111,9 @@ pub async fn execute(
 pub fn summarize(events: &[Committed]) -> CommandResponse {
     CommandResponse {
         seq: events.last().map(|c| c.seq).unwrap_or(0),
-        created_id: events.iter().find_map(|c| created_id(&c.event.body)),
+        // The last thing created is what was asked for: registering a new player adds the
+        // player first, but the caller needs the entry.
+        created_id: events.iter().rev().find_map(|c| created_id(&c.event.body)),
         events: events
             .iter()
             .map(|c| EventSummary {
