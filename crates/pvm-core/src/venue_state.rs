@@ -260,7 +260,14 @@ fn decide_bodies(
                 .get(&tournament_id)
                 .ok_or_else(|| DomainError::not_found("tournament", tournament_id))?;
             let names = |id: PlayerId| state.players.get(&id).map(|p| p.name.clone());
-            let events = tournament::decide(t, &names, command, now, entropy)?;
+            let events = tournament::decide(
+                t,
+                &names,
+                state.settings.rounding_unit,
+                command,
+                now,
+                entropy,
+            )?;
             Ok(events
                 .into_iter()
                 .map(|event| EventBody::Tournament {
@@ -290,6 +297,7 @@ fn decide_bodies(
             let events = tournament::decide(
                 t,
                 &names,
+                state.settings.rounding_unit,
                 TournamentCommand::Register { player_id },
                 now,
                 entropy,

@@ -16,10 +16,13 @@ use crate::time::SECOND_MS;
 type Events = DomainResult<Vec<TournamentEvent>>;
 
 /// Checks `cmd` against the tournament `t` at `now`; returns the events that record it.
-/// `player_name` looks a player up in the venue's registry (for registration).
+/// `player_name` looks a player up in the venue's registry (for registration);
+/// `venue_rounding` is the venue's payout rounding unit, used when the tournament has none of
+/// its own (a deal is priced on the same payout table the floor was shown).
 pub fn decide(
     t: &Tournament,
     player_name: &dyn Fn(PlayerId) -> Option<String>,
+    venue_rounding: Money,
     cmd: TournamentCommand,
     now: Timestamp,
     entropy: &mut dyn Entropy,
@@ -295,7 +298,7 @@ pub fn decide(
             method,
             stacks,
             hold_back,
-        } => make_deal(t, method, &stacks, hold_back),
+        } => make_deal(t, method, &stacks, hold_back, venue_rounding),
         C::CancelDeal => {
             if t.deal.is_none() {
                 return Err(DomainError::refused("there is no deal to cancel"));
@@ -726,6 +729,7 @@ fn make_deal(
     method: crate::deals::DealMethod,
     stacks: &[DealStack],
     hold_back: Money,
+    venue_rounding: Money,
 ) -> Events {
     let active: Vec<&Entry> = t.active_entries().collect();
     if active.len() < 2 {
@@ -743,7 +747,7 @@ fn make_deal(
     for s in stacks {
         active_entry(t, s.entry_id)?;
     }
-    let payouts = results::payout_amounts(t, Money::units(1));
+    let payouts = results::payout_amounts(t, venue_rounding);
     let remaining = active.len();
     let prizes: Vec<Money> = (1..=remaining)
         .map(|place| payouts.get(place - 1).copied().unwrap_or(Money::ZERO))
