@@ -44,6 +44,8 @@ pub struct NodeInfo {
     pub live_clients: std::sync::atomic::AtomicU64,
     /// `http://pvm.local`, then the node's own addresses.
     pub console_urls: Vec<String>,
+    /// Messages queued for one live client before it is dropped as too slow.
+    pub live_client_queue: usize,
 }
 
 #[derive(OpenApi)]
