@@ -131,6 +131,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             time: time.status(),
             live_clients: Default::default(),
             console_urls: console_urls.clone(),
+            live_client_queue: config.ws.client_queue.max(1),
         }),
     };
 

@@ -1,7 +1,8 @@
 //! Live updates over WebSocket (`/api/v1/ws`) and SSE (`/api/v1/events`): a snapshot of each
 //! subscribed topic, then updates in log order carrying the sequence, resumable with `since=`,
-//! with the server's time so displays correct their clocks. A client that falls behind the
-//! bounded broadcast is dropped (it reconnects with `since=`); it never stalls the writer.
+//! with the server's time so displays correct their clocks. A client that falls behind (its
+//! own queue of `ws.client_queue` messages is full, or it lags the bounded broadcast) is
+//! dropped and reconnects with `since=`; it never stalls the writer or other clients.
 //!
 //! Topics: `venue`, `tournaments`, `tournament/<id>`, `cash`, `displays`, `display/<id>`,
 //! `screen/<id>`. Each message is JSON with a `type`: `hello`, `snapshot`, `update`, `event`
@@ -16,7 +17,8 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures::stream::Stream;
+use futures::stream::{SplitSink, SplitStream, Stream};
+use futures::{SinkExt, StreamExt};
 use pvm_core::ids::{DisplayId, ScreenId, TournamentId};
 use pvm_core::{views, VenueState};
 use serde::Deserialize;
@@ -25,6 +27,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
 
 /// Resume from the log only this far back; beyond it the client just gets fresh snapshots.
 const MAX_REPLAY: usize = 10_000;
@@ -280,28 +283,108 @@ enum ClientMessage {
     },
 }
 
-async fn send(socket: &mut WebSocket, v: &Value) -> bool {
-    socket
-        .send(Message::Text(v.to_string().into()))
-        .await
-        .is_ok()
+/// The client's outgoing queue. Messages go through a bounded queue drained by a task of
+/// their own, so a client that stops reading fills its queue and is dropped, instead of
+/// blocking its session in a socket write forever (and holding its connection open).
+struct Outbox {
+    queue: mpsc::Sender<Message>,
+    writer: tokio::task::JoinHandle<()>,
 }
+
+/// Why a message could not be queued.
+enum Gone {
+    /// The client fell `capacity` messages behind.
+    TooSlow,
+    /// The connection is closed.
+    Closed,
+}
+
+impl Outbox {
+    fn new(mut sink: SplitSink<WebSocket, Message>, capacity: usize) -> Outbox {
+        let (queue, mut rx) = mpsc::channel::<Message>(capacity.max(1));
+        let writer = tokio::spawn(async move {
+            while let Some(m) = rx.recv().await {
+                let closing = matches!(m, Message::Close(_));
+                if sink.send(m).await.is_err() || closing {
+                    break;
+                }
+            }
+        });
+        Outbox { queue, writer }
+    }
+
+    fn push(&self, v: &Value) -> Result<(), Gone> {
+        self.queue
+            .try_send(Message::Text(v.to_string().into()))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => Gone::TooSlow,
+                mpsc::error::TrySendError::Closed(_) => Gone::Closed,
+            })
+    }
+
+    /// Ends the session: a slow client is cut off at once (its socket is dropped); any other
+    /// gets what is queued and a close frame, for a little while.
+    async fn finish(self, why: Gone) {
+        match why {
+            Gone::TooSlow => self.writer.abort(),
+            Gone::Closed => {
+                let _ = self.queue.try_send(Message::Close(None));
+                drop(self.queue);
+                let mut writer = self.writer;
+                if tokio::time::timeout(CLOSE_GRACE, &mut writer)
+                    .await
+                    .is_err()
+                {
+                    writer.abort();
+                }
+            }
+        }
+    }
+}
+
+/// How long a closing connection may take to flush what was queued for it.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 async fn ws_session(
     s: AppState,
-    mut socket: WebSocket,
-    mut topics: BTreeSet<Topic>,
+    socket: WebSocket,
+    topics: BTreeSet<Topic>,
     since: Option<u64>,
     local: bool,
 ) {
     let _guard = ClientGuard::new(&s);
+    let (sink, mut incoming) = socket.split();
+    let out = Outbox::new(sink, s.node.live_client_queue);
+    let why = ws_loop(&s, &out, &mut incoming, topics, since, local).await;
+    if matches!(why, Gone::TooSlow) {
+        tracing::info!("dropping a live client that fell behind");
+    }
+    out.finish(why).await;
+}
+
+/// Runs one WebSocket session until the client leaves or falls behind.
+async fn ws_loop(
+    s: &AppState,
+    out: &Outbox,
+    incoming: &mut SplitStream<WebSocket>,
+    mut topics: BTreeSet<Topic>,
+    since: Option<u64>,
+    local: bool,
+) -> Gone {
     // Subscribe before the snapshot so nothing committed in between is missed; updates
     // already covered by the snapshot are skipped by their sequence.
     let mut updates = s.engine.subscribe();
     let mut sent_seq = s.engine.last_seq();
-    for m in opening(&s, &topics, since, local).await {
-        if !send(&mut socket, &m).await {
-            return;
+    // The opening may be larger than the queue (replayed events): it is what the client
+    // asked for, so the queue only has to hold it, not the client's reading speed.
+    for m in opening(s, &topics, since, local).await {
+        if out
+            .queue
+            .send(Message::Text(m.to_string().into()))
+            .await
+            .is_err()
+        {
+            return Gone::Closed;
         }
     }
     let mut ticker = tokio::time::interval(TIME_EVERY);
@@ -314,27 +397,23 @@ async fn ws_session(
                         continue;
                     }
                     sent_seq = update.last_seq;
-                    for m in update_messages(&s, &topics, &update, local) {
-                        if !send(&mut socket, &m).await {
-                            return;
+                    for m in update_messages(s, &topics, &update, local) {
+                        if let Err(gone) = out.push(&m) {
+                            return gone;
                         }
                     }
                 }
                 Err(RecvError::Lagged(n)) => {
-                    let _ = send(&mut socket, &json!({
+                    let _ = out.push(&json!({
                         "type": "error",
                         "code": "too_slow",
                         "message": format!("this connection fell {n} updates behind and is closed; reconnect with since={sent_seq}"),
-                    })).await;
-                    let _ = socket.send(Message::Close(None)).await;
-                    return;
+                    }));
+                    return Gone::Closed;
                 }
-                Err(RecvError::Closed) => {
-                    let _ = socket.send(Message::Close(None)).await;
-                    return;
-                }
+                Err(RecvError::Closed) => return Gone::Closed,
             },
-            msg = socket.recv() => match msg {
+            msg = incoming.next() => match msg {
                 Some(Ok(Message::Text(text))) => {
                     let reply = match serde_json::from_str::<ClientMessage>(&text) {
                         Ok(ClientMessage::Ping { client_time_ms }) => vec![json!({
@@ -347,7 +426,7 @@ async fn ws_session(
                                 Ok(new) => {
                                     let added: BTreeSet<Topic> = new.difference(&topics).cloned().collect();
                                     topics.extend(added.iter().cloned());
-                                    opening(&s, &added, since, local).await.into_iter().skip(1).collect()
+                                    opening(s, &added, since, local).await.into_iter().skip(1).collect()
                                 }
                                 Err(e) => vec![json!({"type": "error", "code": "bad_topic", "message": e})],
                             }
@@ -368,17 +447,17 @@ async fn ws_session(
                         })],
                     };
                     for m in reply {
-                        if !send(&mut socket, &m).await {
-                            return;
+                        if let Err(gone) = out.push(&m) {
+                            return gone;
                         }
                     }
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Gone::Closed,
                 Some(Ok(_)) => {}
             },
             _ = ticker.tick() => {
-                if !send(&mut socket, &time_message()).await {
-                    return;
+                if let Err(gone) = out.push(&time_message()) {
+                    return gone;
                 }
             }
         }
@@ -409,7 +488,9 @@ fn sse_stream(
     since: Option<u64>,
     local: bool,
 ) -> impl Stream<Item = Result<SseEvent, std::convert::Infallible>> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Value>(256);
+    // The body stream reads from this queue; a client that stops reading fills it and is
+    // dropped (the sender goes away, the stream ends), as on the WebSocket.
+    let (tx, rx) = mpsc::channel::<Value>(s.node.live_client_queue.max(1));
     tokio::spawn(async move {
         let _guard = ClientGuard::new(&s);
         let mut updates = s.engine.subscribe();
@@ -428,19 +509,18 @@ fn sse_stream(
                         if update.last_seq <= sent_seq { continue; }
                         sent_seq = update.last_seq;
                         for m in update_messages(&s, &topics, &update, local) {
-                            if tx.send(m).await.is_err() { return; }
+                            if tx.try_send(m).is_err() { return; }
                         }
                     }
                     Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return,
                 },
                 _ = ticker.tick() => {
-                    if tx.send(time_message()).await.is_err() { return; }
+                    if tx.try_send(time_message()).is_err() { return; }
                 }
                 _ = tx.closed() => return,
             }
         }
     });
-    use futures::StreamExt;
     tokio_stream_from(rx).map(to_sse)
 }
 

@@ -44,6 +44,8 @@ pub struct NodeInfo {
     pub live_clients: std::sync::atomic::AtomicU64,
     /// `http://pvm.local`, then the node's own addresses.
     pub console_urls: Vec<String>,
+    /// Messages queued for one live client before it is dropped as too slow.
+    pub live_client_queue: usize,
 }
 
 #[derive(OpenApi)]
@@ -111,7 +113,9 @@ pub async fn execute(
 pub fn summarize(events: &[Committed]) -> CommandResponse {
     CommandResponse {
         seq: events.last().map(|c| c.seq).unwrap_or(0),
-        created_id: events.iter().find_map(|c| created_id(&c.event.body)),
+        // The last thing created is what was asked for: registering a new player adds the
+        // player first, but the caller needs the entry.
+        created_id: events.iter().rev().find_map(|c| created_id(&c.event.body)),
         events: events
             .iter()
             .map(|c| EventSummary {

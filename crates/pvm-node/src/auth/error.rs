@@ -42,6 +42,9 @@ pub enum AuthError {
     /// A body that is not the expected JSON.
     #[error("{0}")]
     BadRequest(String),
+    /// A body over the API's size limit: refused like anywhere else in the API (413).
+    #[error("the request body is larger than the 1 MiB limit")]
+    BodyTooLarge,
     /// Something broke on the node; the detail goes to the log, not to the client.
     #[error("the node could not check accounts: {0}")]
     Internal(String),
@@ -65,6 +68,7 @@ impl AuthError {
             AuthError::UnknownUser(_) => StatusCode::NOT_FOUND,
             AuthError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AuthError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AuthError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -85,6 +89,7 @@ impl AuthError {
             AuthError::LastAdmin(_) => "last_admin",
             AuthError::Invalid(_) => "invalid",
             AuthError::BadRequest(_) => "bad_request",
+            AuthError::BodyTooLarge => "body_too_large",
             AuthError::Internal(_) => "internal",
         }
     }
@@ -106,6 +111,9 @@ impl From<AccountError> for AuthError {
 
 impl From<JsonRejection> for AuthError {
     fn from(rejection: JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return AuthError::BodyTooLarge;
+        }
         AuthError::BadRequest(rejection.body_text())
     }
 }

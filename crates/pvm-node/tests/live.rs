@@ -1,0 +1,523 @@
+//! The live feeds of a running node, over real sockets: WebSocket (`/api/v1/ws`) and SSE
+//! (`/api/v1/events`): hello, snapshots, updates in log order, resume with `since=`, ping/pong,
+//! display topics, bad topics, and a slow client dropped without holding anyone else up.
+
+mod common;
+
+use common::{Api, TestNode, HDMI};
+use futures::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn connect(node: &TestNode, query: &str) -> Ws {
+    let url = format!(
+        "{}/api/v1/ws?{query}",
+        node.base.replace("http://", "ws://")
+    );
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("ws connects");
+    ws
+}
+
+/// The next JSON message, skipping the periodic `time` messages and transport frames.
+async fn next(ws: &mut Ws) -> Value {
+    loop {
+        let msg = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("a message in time")
+            .expect("the stream is open")
+            .expect("a valid frame");
+        if let Message::Text(text) = msg {
+            let v: Value = serde_json::from_str(&text).unwrap();
+            if v["type"] != "time" {
+                return v;
+            }
+        }
+    }
+}
+
+/// Messages until one matches `done` (inclusive).
+async fn until(ws: &mut Ws, done: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let v = next(ws).await;
+        let stop = done(&v);
+        out.push(v);
+        if stop {
+            return out;
+        }
+    }
+}
+
+async fn tournament_with_players(admin: &Api, n: usize) -> String {
+    let t = common::create_tournament(admin, common::config("Live")).await;
+    for i in 0..n {
+        common::register_new(admin, &t, &format!("Player {i}")).await;
+    }
+    t
+}
+
+#[tokio::test]
+async fn websocket_sends_hello_snapshots_then_updates_in_log_order() {
+    let node = TestNode::start().await;
+    let admin = node.setup_admin().await;
+    let t = tournament_with_players(&admin, 2).await;
+    let seq = admin.seq().await;
+    let mut ws = connect(&node, &format!("topics=venue,tournaments,tournament/{t}")).await;
+
+    let hello = next(&mut ws).await;
+    assert_eq!(hello["type"], "hello");
+    assert_eq!(hello["seq"], seq);
+    assert!(hello["server_time_ms"].as_i64().unwrap() > 1_600_000_000_000);
+    let mut topics = Vec::new();
+    for _ in 0..3 {
+        let s = next(&mut ws).await;
+        assert_eq!(s["type"], "snapshot", "{s}");
+        assert_eq!(s["seq"], seq);
+        topics.push(s["topic"].as_str().unwrap().to_string());
+        if s["topic"] == format!("tournament/{t}") {
+            assert_eq!(s["data"]["tournament"]["id"], t.as_str());
+            assert_eq!(
+                s["data"]["tournament"]["entries"]
+                    .as_object()
+                    .unwrap()
+                    .len(),
+                2
+            );
+        }
+        if s["topic"] == "venue" {
+            assert_eq!(s["data"]["currency"], "EUR");
+        }
+    }
+    topics.sort();
+    assert_eq!(
+        topics,
+        [
+            "tournament/".to_string() + &t,
+            "tournaments".into(),
+            "venue".into()
+        ]
+    );
+
+    // Commands produce updates, each with a higher sequence, for the topics they touch.
+    admin
+        .act(&format!("/api/v1/tournaments/{t}/clock/start"))
+        .await
+        .ok();
+    common::register_new(&admin, &t, "Late Lou").await;
+    let mut venue = admin.get("/api/v1/venue").await.ok();
+    venue["name"] = json!("The Live Room");
+    admin.put("/api/v1/venue", venue).await.ok();
+    let last = admin.seq().await;
+
+    let msgs = until(&mut ws, |v| v["topic"] == "venue").await;
+    let mut last_seq = seq;
+    let mut seen_kinds = Vec::new();
+    for m in &msgs {
+        assert_eq!(m["type"], "update", "{m}");
+        let s = m["seq"].as_u64().unwrap();
+        assert!(s >= last_seq, "sequence went back: {msgs:?}");
+        last_seq = s;
+        assert!(m["server_time_ms"].is_i64());
+        seen_kinds.extend(
+            m["kinds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k.as_str().unwrap().to_string()),
+        );
+    }
+    assert_eq!(last_seq, last);
+    assert!(
+        seen_kinds.contains(&"tournament.clock_changed".to_string()),
+        "{seen_kinds:?}"
+    );
+    assert!(seen_kinds.contains(&"tournament.entry_registered".to_string()));
+    let tour = msgs
+        .iter()
+        .rev()
+        .find(|m| m["topic"] == format!("tournament/{t}"))
+        .unwrap();
+    assert_eq!(tour["data"]["clock"]["status"], "running");
+    assert_eq!(
+        tour["data"]["tournament"]["entries"]
+            .as_object()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(msgs.last().unwrap()["data"]["name"], "The Live Room");
+}
+
+#[tokio::test]
+async fn websocket_resume_with_since_replays_the_missed_events() {
+    let node = TestNode::start().await;
+    let admin = node.setup_admin().await;
+    let t = tournament_with_players(&admin, 1).await;
+    let since = admin.seq().await;
+    // Missed while disconnected: a start, a pause, a new player.
+    admin
+        .act(&format!("/api/v1/tournaments/{t}/clock/start"))
+        .await
+        .ok();
+    admin
+        .act(&format!("/api/v1/tournaments/{t}/clock/pause"))
+        .await
+        .ok();
+    common::register_new(&admin, &t, "Missed Mo").await;
+    let now = admin.seq().await;
+
+    let mut ws = connect(&node, &format!("topics=tournament/{t}&since={since}")).await;
+    let hello = next(&mut ws).await;
+    assert_eq!(hello["type"], "hello");
+    assert_eq!(hello["seq"], now);
+    let msgs = until(&mut ws, |v| v["type"] == "snapshot").await;
+    let events: Vec<&Value> = msgs.iter().filter(|m| m["type"] == "event").collect();
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    let expected: Vec<u64> = (since + 1..=now).collect();
+    assert_eq!(seqs, expected, "every missed event once, in order");
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "tournament.clock_changed",
+            "tournament.clock_changed",
+            "player.added",
+            "tournament.entry_registered"
+        ]
+    );
+    assert!(events
+        .iter()
+        .all(|e| e["topic"] == format!("tournament/{t}")));
+    assert_eq!(
+        events[0]["event"]["body"]["tournament_id"],
+        t.as_str(),
+        "{}",
+        events[0]
+    );
+    let snapshot = msgs.last().unwrap();
+    assert_eq!(snapshot["seq"], now);
+    assert_eq!(snapshot["data"]["clock"]["status"], "paused");
+
+    // Resuming from the present replays nothing.
+    let mut ws = connect(&node, &format!("topics=tournament/{t}&since={now}")).await;
+    assert_eq!(next(&mut ws).await["type"], "hello");
+    assert_eq!(next(&mut ws).await["type"], "snapshot");
+}
+
+#[tokio::test]
+async fn ping_gets_pong_with_server_time_and_display_topics_carry_a_display_view() {
+    let node = TestNode::start().await;
+    let admin = node.setup_admin().await;
+    let t = tournament_with_players(&admin, 1).await;
+    let screen = admin
+        .post(
+            "/api/v1/screens",
+            json!({"name": "Clock", "kind": {"type": "tournament_clock", "tournament_id": t}}),
+        )
+        .await
+        .created();
+    admin
+        .put(
+            &format!("/api/v1/displays/{HDMI}/screen"),
+            json!({"screen_id": screen}),
+        )
+        .await
+        .ok();
+
+    let mut ws = connect(&node, &format!("topics=display/{HDMI}")).await;
+    assert_eq!(next(&mut ws).await["type"], "hello");
+    let snap = next(&mut ws).await;
+    assert_eq!(snap["type"], "snapshot");
+    assert_eq!(snap["topic"], format!("display/{HDMI}"));
+    let view = &snap["data"];
+    assert_eq!(view["display_id"], HDMI);
+    assert_eq!(view["screen_id"], screen.as_str());
+    assert_eq!(view["content"]["type"], "clock", "{view}");
+    assert_eq!(view["content"]["tournament_id"], t.as_str());
+    assert!(view["content"]["segments"]
+        .as_array()
+        .is_some_and(|s| !s.is_empty()));
+    assert!(view["server_time_ms"].is_i64());
+
+    let sent = json!({"type": "ping", "client_time_ms": 12345});
+    ws.send(Message::Text(sent.to_string().into()))
+        .await
+        .unwrap();
+    let pong = next(&mut ws).await;
+    assert_eq!(pong["type"], "pong");
+    assert_eq!(pong["client_time_ms"], 12345);
+    let server = pong["server_time_ms"].as_i64().unwrap();
+    let here = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(
+        (here - server).abs() < 5_000,
+        "server {server} vs here {here}"
+    );
+
+    // A clock change reaches the display as an update with a fresh view.
+    admin
+        .act(&format!("/api/v1/tournaments/{t}/clock/start"))
+        .await
+        .ok();
+    let u = next(&mut ws).await;
+    assert_eq!(u["type"], "update");
+    assert_eq!(u["data"]["content"]["running"], true, "{u}");
+
+    // A message the node does not understand is answered, not fatal.
+    ws.send(Message::Text("{\"type\":\"dance\"}".into()))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut ws).await["type"], "error");
+    ws.send(Message::Text(sent.to_string().into()))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut ws).await["type"], "pong");
+}
+
+#[tokio::test]
+async fn an_unknown_topic_is_refused_with_400() {
+    let node = TestNode::start().await;
+    let url = format!(
+        "{}/api/v1/ws?topics=venue,horses",
+        node.base.replace("http://", "ws://")
+    );
+    match tokio_tungstenite::connect_async(url).await {
+        Ok(_) => panic!("an unknown topic was accepted"),
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+            let body: Value = serde_json::from_slice(resp.body().as_deref().unwrap()).unwrap();
+            common::assert_error_shape(&body, &body.to_string());
+            assert!(body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("horses"));
+        }
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+    for q in ["topics=horses", "topics=tournament/not-a-uuid"] {
+        let r = node.anonymous().get(&format!("/api/v1/events?{q}")).await;
+        r.error(StatusCode::BAD_REQUEST, "bad_request");
+    }
+}
+
+/// Reads SSE frames from a raw HTTP body: `data:` lines joined, with their `id:`.
+struct Sse {
+    resp: reqwest::Response,
+    buf: String,
+}
+
+impl Sse {
+    async fn open(node: &TestNode, query: &str) -> Sse {
+        let resp = reqwest::Client::new()
+            .get(format!("{}/api/v1/events?{query}", node.base))
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert!(resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"));
+        Sse {
+            resp,
+            buf: String::new(),
+        }
+    }
+
+    /// The next event's (id, JSON), skipping `time` messages and keep-alive comments.
+    async fn next(&mut self) -> (Option<u64>, Value) {
+        loop {
+            while let Some(end) = self.buf.find("\n\n") {
+                let frame: String = self.buf.drain(..end + 2).collect();
+                let mut id = None;
+                let mut data = String::new();
+                for line in frame.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = Some(v.trim().parse().unwrap());
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                    }
+                }
+                if data.is_empty() {
+                    continue;
+                }
+                let v: Value = serde_json::from_str(&data).unwrap();
+                if v["type"] != "time" {
+                    return (id, v);
+                }
+            }
+            let chunk = tokio::time::timeout(WAIT, self.resp.chunk())
+                .await
+                .expect("an SSE frame in time")
+                .expect("the stream is readable")
+                .expect("the stream is open");
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
+
+#[tokio::test]
+async fn sse_delivers_hello_snapshots_updates_and_resume_like_the_websocket() {
+    let node = TestNode::start().await;
+    let admin = node.setup_admin().await;
+    let t = tournament_with_players(&admin, 1).await;
+    let seq = admin.seq().await;
+    let mut sse = Sse::open(&node, &format!("topics=tournament/{t},displays")).await;
+    let (_, hello) = sse.next().await;
+    assert_eq!(hello["type"], "hello");
+    assert_eq!(hello["seq"], seq);
+    let mut topics = Vec::new();
+    for _ in 0..2 {
+        let (id, s) = sse.next().await;
+        assert_eq!(s["type"], "snapshot");
+        assert_eq!(id, Some(seq), "the SSE id carries the sequence");
+        topics.push(s["topic"].as_str().unwrap().to_string());
+    }
+    topics.sort();
+    assert_eq!(topics, ["displays".to_string(), format!("tournament/{t}")]);
+
+    admin
+        .act(&format!("/api/v1/tournaments/{t}/clock/start"))
+        .await
+        .ok();
+    let (id, u) = sse.next().await;
+    assert_eq!(u["type"], "update");
+    assert_eq!(u["topic"], format!("tournament/{t}"));
+    assert_eq!(id, Some(seq + 1));
+    assert_eq!(u["data"]["clock"]["status"], "running");
+    drop(sse);
+
+    // Resume, as a browser would, with Last-Event-ID: the missed events, then snapshots.
+    admin
+        .act(&format!("/api/v1/tournaments/{t}/clock/pause"))
+        .await
+        .ok();
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/v1/events?topics=tournament/{t}", node.base))
+        .header("last-event-id", (seq + 1).to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut sse = Sse {
+        resp,
+        buf: String::new(),
+    };
+    assert_eq!(sse.next().await.1["type"], "hello");
+    let (id, e) = sse.next().await;
+    assert_eq!(e["type"], "event");
+    assert_eq!(e["kind"], "tournament.clock_changed");
+    assert_eq!(id, Some(seq + 2));
+    let (_, s) = sse.next().await;
+    assert_eq!(s["type"], "snapshot");
+    assert_eq!(s["data"]["clock"]["status"], "paused");
+}
+
+async fn live_clients(node: &TestNode) -> u64 {
+    let text = reqwest::get(format!("{}/metrics", node.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("pvm_live_clients "))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_dropped_while_others_keep_receiving() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::test_config(dir.path());
+    config.ws.client_queue = 16;
+    let node = TestNode::start_with(dir, config).await;
+    let admin = node.setup_admin().await;
+    // Big messages fill the socket buffers sooner: a tournament with many entries.
+    let t = tournament_with_players(&admin, 60).await;
+    let topics = format!("topics=tournament/{t},tournaments,display/{HDMI}");
+
+    // The slow client: a tiny receive buffer, and it never reads after the handshake.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(node.running().addr).await.unwrap();
+    let url = format!(
+        "{}/api/v1/ws?{topics}",
+        node.base.replace("http://", "ws://")
+    );
+    let (slow, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+        .await
+        .unwrap();
+    let mut normal = connect(&node, &topics).await;
+    assert_eq!(next(&mut normal).await["type"], "hello");
+    assert_eq!(live_clients(&node).await, 2);
+
+    // A flood of commands, one commit each.
+    let tp = format!("/api/v1/tournaments/{t}");
+    let mut flood = 0;
+    let mut received = 0;
+    let mut dropped = false;
+    for i in 0..400 {
+        let r = admin
+            .post(&format!("{tp}/clock/set-time"), json!({"seconds": 600 + i}))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "command {i} during the flood: {}",
+            r.text
+        );
+        flood += 1;
+        // The normal client keeps up.
+        while let Ok(Some(Ok(_))) =
+            tokio::time::timeout(Duration::from_millis(1), normal.next()).await
+        {
+            received += 1;
+        }
+        if i % 20 == 19 && live_clients(&node).await == 1 {
+            dropped = true;
+            break;
+        }
+    }
+    println!("slow client: dropped={dropped} after {flood} commands; normal client got {received} messages");
+    assert!(
+        dropped,
+        "the slow client is still connected after {flood} commands"
+    );
+
+    // The normal client is still served: it sees the next command.
+    admin
+        .post(&format!("{tp}/clock/set-time"), json!({"seconds": 42}))
+        .await
+        .ok();
+    let last = admin.seq().await;
+    let msgs = until(&mut normal, |v| {
+        v["type"] == "update" && v["seq"] == last && v["topic"] == format!("tournament/{t}")
+    })
+    .await;
+    assert!(msgs.iter().all(|m| m["type"] == "update"));
+    // The slow client's connection was closed by the node: draining it ends.
+    let mut slow = slow;
+    let drained = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(Ok(m)) = slow.next().await {
+            if let Message::Close(_) = m {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(drained.is_ok(), "the slow client's connection never ended");
+}
