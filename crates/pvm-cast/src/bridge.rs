@@ -184,7 +184,8 @@ impl Supervisor {
             if let Some((_, worker)) = self.workers.remove(id) {
                 worker.abort();
             }
-            self.statuses.send_if_modified(|all| all.remove(id).is_some());
+            self.statuses
+                .send_if_modified(|all| all.remove(id).is_some());
             return;
         }
         let known = known.unwrap_or_default();

@@ -166,10 +166,8 @@ impl<'w> Session<'w> {
         self.channel.send(&protocol::get_status(id)).await?;
 
         let timings = self.worker.timings.clone();
-        let mut heartbeat = tokio::time::interval_at(
-            Instant::now() + timings.heartbeat,
-            timings.heartbeat,
-        );
+        let mut heartbeat =
+            tokio::time::interval_at(Instant::now() + timings.heartbeat, timings.heartbeat);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             let timer = match (self.launch, self.retry_launch_at) {
@@ -266,7 +264,8 @@ impl<'w> Session<'w> {
     fn launch_failed(&mut self, reason: String) {
         self.worker.failures = self.worker.failures.saturating_add(1);
         tracing::warn!(device = %self.worker.id, %reason, failures = self.worker.failures, "receiver launch failed");
-        self.retry_launch_at = Some(Instant::now() + self.worker.timings.backoff(self.worker.failures));
+        self.retry_launch_at =
+            Some(Instant::now() + self.worker.timings.backoff(self.worker.failures));
         self.worker.set_state(DeviceState::Error { reason });
     }
 
@@ -305,7 +304,7 @@ impl<'w> Session<'w> {
         let app_id = self.worker.receiver.app_id.clone();
         let namespace = self.worker.receiver.namespace.clone();
         if let Some(ours) = self.apps.iter().find(|a| a.app_id == app_id).cloned() {
-            if !ours.namespaces.iter().any(|n| *n == namespace) {
+            if !ours.namespaces.contains(&namespace) {
                 // Started but not ready to take messages yet.
                 if self.launch.is_none() {
                     self.launch = Some((0, Instant::now() + self.worker.timings.launch_timeout));

@@ -17,13 +17,23 @@ pub enum DeviceState {
     Connecting,
     /// Asked the device to start the receiver; waiting for it to be ready.
     Launching,
-    Casting { since_ms: u64, url: String },
+    Casting {
+        since_ms: u64,
+        url: String,
+    },
     /// Someone else is casting to this TV and the assignment is not "always".
-    Busy { app: String },
+    Busy {
+        app: String,
+    },
     /// The device stopped answering or closed the connection; retrying.
-    Lost { since_ms: u64, reason: String },
+    Lost {
+        since_ms: u64,
+        reason: String,
+    },
     /// The device refused (with its own reason) or never started the receiver; retrying.
-    Error { reason: String },
+    Error {
+        reason: String,
+    },
 }
 
 impl DeviceState {

@@ -42,7 +42,8 @@ async fn an_assignment_reaches_the_device_as_a_launch_then_the_url() {
     let pos = |pred: &dyn Fn(&serde_json::Value) -> bool| {
         events.iter().position(pred).expect("event present")
     };
-    let connect = pos(&|e| is_received(e, "tv1", CONNECTION_NS, "CONNECT") && e["dst"] == "receiver-0");
+    let connect =
+        pos(&|e| is_received(e, "tv1", CONNECTION_NS, "CONNECT") && e["dst"] == "receiver-0");
     let launch = pos(&|e| is_received(e, "tv1", RECEIVER_NS, "LAUNCH"));
     let launched = &events[pos(&|e| e["event"] == "launched")];
     let transport = launched["transportId"].as_str().unwrap();
@@ -51,7 +52,10 @@ async fn an_assignment_reaches_the_device_as_a_launch_then_the_url() {
     let url_at = pos(&|e| e["event"] == "received" && e["ns"] == DASHCAST_NS);
     assert!(connect < launch && launch < app_connect && app_connect < url_at);
     assert_eq!(events[launch]["data"]["appId"], "84912283");
-    assert_eq!(load["dst"], transport, "the URL goes to the app's transport");
+    assert_eq!(
+        load["dst"], transport,
+        "the URL goes to the app's transport"
+    );
 
     let status = wait_status(&bridge, "tv1", SECS, is_casting(url)).await;
     assert_eq!(status.name.as_deref(), Some("TV tv1"));
@@ -73,7 +77,10 @@ async fn heartbeats_continue_and_the_receiver_is_left_running() {
     // Five heartbeat periods, well past `silent_after`.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let pings = fake.count(mark, |e| is_received(e, "tv1", HEARTBEAT_NS, "PING"));
-    assert!(pings >= 4, "only {pings} PINGs in 1.5 s at a 200 ms heartbeat");
+    assert!(
+        pings >= 4,
+        "only {pings} PINGs in 1.5 s at a 200 ms heartbeat"
+    );
     assert_eq!(
         fake.count(mark, |e| is_received(e, "tv1", RECEIVER_NS, "LAUNCH")),
         0,
@@ -101,7 +108,8 @@ async fn a_device_restart_leads_to_a_recast_within_seconds() {
         matches!(s.state, DeviceState::Lost { .. })
     })
     .await;
-    fake.wait_for(mark, SECS, |e| e["event"] == "launched").await;
+    fake.wait_for(mark, SECS, |e| e["event"] == "launched")
+        .await;
     let load = fake.wait_for_url(mark, "tv1", SECS).await;
     assert_eq!(load["data"]["url"], url);
     wait_status(&bridge, "tv1", SECS, is_casting(url)).await;
@@ -192,7 +200,10 @@ async fn a_launch_error_gives_the_devices_reason_and_is_retried_with_backoff() {
         .await;
     fake.wait_for_url(mark, "tv1", SECS).await;
     let casting = wait_status(&bridge, "tv1", SECS, is_casting(url)).await;
-    assert!(casting.failures > 0, "the count clears only after casting holds");
+    assert!(
+        casting.failures > 0,
+        "the count clears only after casting holds"
+    );
     bridge.stop().await;
     fake.shutdown().await;
 }
@@ -201,8 +212,10 @@ async fn a_launch_error_gives_the_devices_reason_and_is_retried_with_backoff() {
 async fn someone_elses_cast_is_left_alone_unless_the_assignment_says_always() {
     let mut fake = FakeDevices::spawn().await;
     let addr = fake.start("tv1", json!({})).await;
-    fake.command(json!({"cmd": "otherApp", "device": "tv1", "appId": "233637DE", "displayName": "YouTube"}))
-        .await;
+    fake.command(
+        json!({"cmd": "otherApp", "device": "tv1", "appId": "233637DE", "displayName": "YouTube"}),
+    )
+    .await;
     let bridge = Bridge::start(manual_config(&[("tv1", addr)])).unwrap();
     let url = "http://192.0.2.10:8080/display/a";
     bridge.set_wanted(wanted("tv1", url, false));
@@ -238,7 +251,13 @@ async fn a_new_url_is_sent_without_relaunching_and_unassigning_stops_the_receive
     let addr = fake.start("tv1", json!({})).await;
     let bridge = Bridge::start(manual_config(&[("tv1", addr)])).unwrap();
     bridge.set_wanted(wanted("tv1", "http://192.0.2.10:8080/display/a", false));
-    wait_status(&bridge, "tv1", SECS, is_casting("http://192.0.2.10:8080/display/a")).await;
+    wait_status(
+        &bridge,
+        "tv1",
+        SECS,
+        is_casting("http://192.0.2.10:8080/display/a"),
+    )
+    .await;
     // The device's report of the first URL may trail the bridge's status.
     fake.wait_for_url(0, "tv1", SECS).await;
 

@@ -135,10 +135,7 @@ impl FakeDevices {
     ) -> Value {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if let Some(found) = self.events.lock().unwrap()[mark..]
-                .iter()
-                .find(|e| pred(e))
-            {
+            if let Some(found) = self.events.lock().unwrap()[mark..].iter().find(|e| pred(e)) {
                 return found.clone();
             }
             if tokio::time::Instant::now() > deadline {
