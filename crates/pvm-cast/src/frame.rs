@@ -111,8 +111,9 @@ mod tests {
     }
 
     #[test]
-    fn a_message_missing_required_fields_is_an_error_not_a_panic() {
-        let mut buf = BytesMut::from(&[0u8, 0, 0, 2, 0x08, 0x00][..]);
+    fn a_body_that_is_not_protobuf_is_an_error_not_a_panic() {
+        // Field 2 (a string) claims 5 bytes but the frame holds only 1.
+        let mut buf = BytesMut::from(&[0u8, 0, 0, 3, 0x12, 0x05, b'a'][..]);
         assert!(matches!(decode_frame(&mut buf), Err(CastError::Decode(_))));
     }
 
