@@ -236,6 +236,7 @@ impl Supervisor {
             target: target_rx,
             statuses: self.statuses.clone(),
             failures: 0,
+            shown: None,
         };
         let task = tokio::spawn(worker.run());
         self.workers.insert(id.to_owned(), (target, task));

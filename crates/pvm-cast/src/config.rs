@@ -15,6 +15,9 @@ pub struct ReceiverApp {
     pub app_id: String,
     /// The namespace on which the app takes `{url, force, reload, reload_time}`.
     pub namespace: String,
+    /// The receiver leaves its own page to show ours (DashCast with `force: true`), so it can
+    /// take no second URL: changing the page means launching it again.
+    pub relaunch_to_change_url: bool,
 }
 
 impl Default for ReceiverApp {
@@ -22,6 +25,7 @@ impl Default for ReceiverApp {
         ReceiverApp {
             app_id: DASHCAST_APP_ID.to_owned(),
             namespace: DASHCAST_NAMESPACE.to_owned(),
+            relaunch_to_change_url: true,
         }
     }
 }

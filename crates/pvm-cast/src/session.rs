@@ -40,6 +40,15 @@ pub(crate) struct Worker {
     pub target: watch::Receiver<Target>,
     pub statuses: Arc<watch::Sender<Statuses>>,
     pub failures: u32,
+    /// The page we last handed to a receiver, kept across connections: after a network blip
+    /// the receiver still running with the same transport is left alone, not reloaded.
+    pub shown: Option<Shown>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Shown {
+    pub transport_id: String,
+    pub url: String,
 }
 
 impl Worker {
@@ -116,19 +125,14 @@ impl Worker {
     }
 }
 
-/// Our receiver on the device, once it reported itself.
-struct OurApp {
-    transport_id: String,
-}
-
 struct Session<'w> {
     worker: &'w mut Worker,
     channel: CastChannel,
     wanted: Wanted,
     next_request: i64,
     apps: Vec<RunningApp>,
-    app: Option<OurApp>,
-    shown_url: Option<String>,
+    /// The app transport we opened a virtual connection to on this connection.
+    connected_transport: Option<String>,
     casting_since: Option<(u64, Instant)>,
     /// The pending LAUNCH: its request id and when we give up on it.
     launch: Option<(i64, Instant)>,
@@ -145,8 +149,7 @@ impl<'w> Session<'w> {
             wanted,
             next_request: 1,
             apps: Vec::new(),
-            app: None,
-            shown_url: None,
+            connected_transport: None,
             casting_since: None,
             launch: None,
             retry_launch_at: None,
@@ -232,10 +235,10 @@ impl<'w> Session<'w> {
                 if from == PLATFORM_ID {
                     return Err(CastError::Closed);
                 }
-                if self.app.as_ref().is_some_and(|a| a.transport_id == from) {
-                    // The receiver hung up on us: ask what is running now.
-                    self.app = None;
-                    self.shown_url = None;
+                if self.connected_transport.as_deref() == Some(from.as_str()) {
+                    // The receiver hung up on us: ask what is running now. What it shows is
+                    // unchanged, so nothing is resent unless it stopped or must change.
+                    self.connected_transport = None;
                     let id = self.request_id();
                     self.channel.send(&protocol::get_status(id)).await?;
                 }
@@ -291,10 +294,10 @@ impl<'w> Session<'w> {
     }
 
     fn show_casting(&self) {
-        if let (Some((since_ms, _)), Some(url)) = (self.casting_since, &self.shown_url) {
+        if let (Some((since_ms, _)), Some(shown)) = (self.casting_since, &self.worker.shown) {
             self.worker.set_state(DeviceState::Casting {
                 since_ms,
-                url: url.clone(),
+                url: shown.url.clone(),
             });
         }
     }
@@ -312,22 +315,31 @@ impl<'w> Session<'w> {
                 self.worker.set_state(DeviceState::Launching);
                 return Ok(());
             }
+            let same_page = self
+                .worker
+                .shown
+                .as_ref()
+                .is_some_and(|s| s.transport_id == ours.transport_id);
+            let up_to_date = same_page
+                && self
+                    .worker
+                    .shown
+                    .as_ref()
+                    .is_some_and(|s| s.url == self.wanted.url);
+            if !up_to_date && same_page && self.worker.receiver.relaunch_to_change_url {
+                // The receiver navigated away from itself to show the page, so nobody
+                // listens on its namespace any more: a new page needs a new launch.
+                return self.launch().await;
+            }
             self.launch = None;
             self.retry_launch_at = None;
-            let fresh = self
-                .app
-                .as_ref()
-                .is_none_or(|a| a.transport_id != ours.transport_id);
-            if fresh {
-                self.channel
-                    .send(&protocol::connect(&ours.transport_id))
-                    .await?;
-                self.shown_url = None;
-                self.app = Some(OurApp {
-                    transport_id: ours.transport_id.clone(),
-                });
-            }
-            if self.shown_url.as_deref() != Some(self.wanted.url.as_str()) {
+            if !up_to_date {
+                if self.connected_transport.as_deref() != Some(ours.transport_id.as_str()) {
+                    self.channel
+                        .send(&protocol::connect(&ours.transport_id))
+                        .await?;
+                    self.connected_transport = Some(ours.transport_id.clone());
+                }
                 self.channel
                     .send(&protocol::load_url(
                         &ours.transport_id,
@@ -335,11 +347,14 @@ impl<'w> Session<'w> {
                         &self.wanted.url,
                     ))
                     .await?;
-                self.shown_url = Some(self.wanted.url.clone());
-                if self.casting_since.is_none() {
-                    self.casting_since = Some((now_ms(), Instant::now()));
-                }
+                self.worker.shown = Some(Shown {
+                    transport_id: ours.transport_id.clone(),
+                    url: self.wanted.url.clone(),
+                });
                 tracing::info!(device = %self.worker.id, url = %self.wanted.url, "casting");
+            }
+            if self.casting_since.is_none() {
+                self.casting_since = Some((now_ms(), Instant::now()));
             }
             self.show_casting();
             return Ok(());
@@ -349,11 +364,13 @@ impl<'w> Session<'w> {
             .apps
             .iter()
             .find(|a| a.app_id != app_id && !a.is_idle_screen);
-        if self.app.take().is_some() || self.casting_since.is_some() {
+        // Seen stopping on this connection, as opposed to found gone after the device
+        // restarted: only the first is a failure of the receiver.
+        let stopped_while_casting = self.casting_since.take().is_some();
+        if self.worker.shown.take().is_some() || stopped_while_casting {
             tracing::info!(device = %self.worker.id, "our receiver stopped");
-            self.shown_url = None;
-            self.casting_since = None;
-            if other.is_none() {
+            self.connected_transport = None;
+            if stopped_while_casting && other.is_none() {
                 // Re-cast at once the first time; a receiver that keeps stopping backs off.
                 self.worker.failures = self.worker.failures.saturating_add(1);
                 if self.worker.failures > 1 {
@@ -376,9 +393,16 @@ impl<'w> Session<'w> {
                 return Ok(());
             }
         }
+        self.launch().await
+    }
+
+    /// Asks the device to (re)start our receiver, unless a launch is under way or waiting out
+    /// a backoff.
+    async fn launch(&mut self) -> Result<(), CastError> {
         if self.launch.is_some() || self.retry_launch_at.is_some() {
             return Ok(());
         }
+        let app_id = self.worker.receiver.app_id.clone();
         let id = self.request_id();
         self.channel.send(&protocol::launch(id, &app_id)).await?;
         self.launch = Some((id, Instant::now() + self.worker.timings.launch_timeout));

@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use pvm_cast::{Bridge, DeviceState, Wanted, WantedMap};
+use pvm_cast::{Bridge, DeviceState, ReceiverApp, Wanted, WantedMap};
 use serde_json::json;
 
 const SECS: Duration = Duration::from_secs(5);
@@ -139,13 +139,14 @@ async fn a_stopped_receiver_is_relaunched() {
 }
 
 #[tokio::test]
-async fn a_silent_device_is_lost_and_its_running_receiver_reused_when_it_answers_again() {
+async fn a_silent_device_is_lost_and_its_still_running_receiver_left_alone_when_it_answers() {
     let mut fake = FakeDevices::spawn().await;
     let addr = fake.start("tv1", json!({})).await;
     let bridge = Bridge::start(manual_config(&[("tv1", addr)])).unwrap();
     let url = "http://192.0.2.10:8080/display/a";
     bridge.set_wanted(wanted("tv1", url, false));
     wait_status(&bridge, "tv1", SECS, is_casting(url)).await;
+    fake.wait_for_url(0, "tv1", SECS).await;
 
     fake.command(json!({"cmd": "silence", "device": "tv1", "on": true}))
         .await;
@@ -161,14 +162,22 @@ async fn a_silent_device_is_lost_and_its_running_receiver_reused_when_it_answers
     let mark = fake.mark();
     fake.command(json!({"cmd": "silence", "device": "tv1", "on": false}))
         .await;
-    let load = fake.wait_for_url(mark, "tv1", SECS).await;
-    assert_eq!(load["data"]["url"], url);
+    fake.wait_for(mark, SECS, |e| {
+        is_received(e, "tv1", CONNECTION_NS, "CONNECT") && e["dst"] == "receiver-0"
+    })
+    .await;
+    wait_status(&bridge, "tv1", SECS, is_casting(url)).await;
+    // A few polls later: the receiver that kept showing the page was neither relaunched nor
+    // reloaded.
+    tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(
         fake.count(mark, |e| is_received(e, "tv1", RECEIVER_NS, "LAUNCH")),
-        0,
-        "the receiver still running on the TV is taken up again, not relaunched"
+        0
     );
-    wait_status(&bridge, "tv1", SECS, is_casting(url)).await;
+    assert_eq!(
+        fake.count(mark, |e| e["event"] == "received" && e["ns"] == DASHCAST_NS),
+        0
+    );
     bridge.stop().await;
     fake.shutdown().await;
 }
@@ -246,26 +255,60 @@ async fn someone_elses_cast_is_left_alone_unless_the_assignment_says_always() {
 }
 
 #[tokio::test]
-async fn a_new_url_is_sent_without_relaunching_and_unassigning_stops_the_receiver() {
+async fn with_dashcast_a_new_url_relaunches_the_receiver_that_navigated_away() {
     let mut fake = FakeDevices::spawn().await;
     let addr = fake.start("tv1", json!({})).await;
     let bridge = Bridge::start(manual_config(&[("tv1", addr)])).unwrap();
-    bridge.set_wanted(wanted("tv1", "http://192.0.2.10:8080/display/a", false));
-    wait_status(
-        &bridge,
-        "tv1",
-        SECS,
-        is_casting("http://192.0.2.10:8080/display/a"),
-    )
-    .await;
-    // The device's report of the first URL may trail the bridge's status.
-    fake.wait_for_url(0, "tv1", SECS).await;
+    let first = "http://192.0.2.10:8080/display/a";
+    bridge.set_wanted(wanted("tv1", first, false));
+    wait_status(&bridge, "tv1", SECS, is_casting(first)).await;
+    let first_load = fake.wait_for_url(0, "tv1", SECS).await;
 
     let mark = fake.mark();
     let second = "http://192.0.2.10:8080/display/b";
     bridge.set_wanted(wanted("tv1", second, false));
     let load = fake.wait_for_url(mark, "tv1", SECS).await;
     assert_eq!(load["data"]["url"], second);
+    assert_ne!(load["dst"], first_load["dst"], "sent to the new launch");
+    wait_status(&bridge, "tv1", SECS, is_casting(second)).await;
+    assert_eq!(
+        fake.count(mark, |e| is_received(e, "tv1", RECEIVER_NS, "LAUNCH")),
+        1
+    );
+    bridge.stop().await;
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_receiver_that_stays_up_takes_a_new_url_in_place_and_is_stopped_when_unassigned() {
+    const NS: &str = "urn:x-cast:org.pvm.display";
+    let mut fake = FakeDevices::spawn().await;
+    let addr = fake.start("tv1", json!({"appNamespace": NS})).await;
+    let mut config = manual_config(&[("tv1", addr)]);
+    config.receiver = ReceiverApp {
+        app_id: "5EC0DE01".into(),
+        namespace: NS.into(),
+        relaunch_to_change_url: false,
+    };
+    let bridge = Bridge::start(config).unwrap();
+    let first = "http://192.0.2.10:8080/display/a";
+    bridge.set_wanted(wanted("tv1", first, false));
+    wait_status(&bridge, "tv1", SECS, is_casting(first)).await;
+    let launch = fake
+        .wait_for(0, SECS, |e| is_received(e, "tv1", RECEIVER_NS, "LAUNCH"))
+        .await;
+    assert_eq!(launch["data"]["appId"], "5EC0DE01");
+    let first_load = fake.wait_for_app_message(0, "tv1", NS, SECS).await;
+
+    let mark = fake.mark();
+    let second = "http://192.0.2.10:8080/display/b";
+    bridge.set_wanted(wanted("tv1", second, false));
+    let load = fake.wait_for_app_message(mark, "tv1", NS, SECS).await;
+    assert_eq!(load["data"]["url"], second);
+    assert_eq!(
+        load["dst"], first_load["dst"],
+        "same receiver, same transport"
+    );
     wait_status(&bridge, "tv1", SECS, is_casting(second)).await;
     assert_eq!(
         fake.count(mark, |e| is_received(e, "tv1", RECEIVER_NS, "LAUNCH")),

@@ -150,8 +150,19 @@ impl FakeDevices {
 
     /// The URL message a device received on the app namespace, after `mark`.
     pub async fn wait_for_url(&self, mark: usize, device: &str, timeout: Duration) -> Value {
+        self.wait_for_app_message(mark, device, DASHCAST_NS, timeout)
+            .await
+    }
+
+    pub async fn wait_for_app_message(
+        &self,
+        mark: usize,
+        device: &str,
+        ns: &str,
+        timeout: Duration,
+    ) -> Value {
         self.wait_for(mark, timeout, |e| {
-            e["event"] == "received" && e["device"] == device && e["ns"] == DASHCAST_NS
+            e["event"] == "received" && e["device"] == device && e["ns"] == ns
         })
         .await
     }
