@@ -133,4 +133,11 @@ impl CastChannel {
             }
         }
     }
+
+    /// Ends the connection politely (TLS close_notify, then FIN).
+    pub async fn shutdown(&mut self) {
+        if let Err(error) = self.stream.shutdown().await {
+            tracing::debug!(%error, "device connection did not close cleanly");
+        }
+    }
 }

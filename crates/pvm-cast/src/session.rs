@@ -410,6 +410,8 @@ impl<'w> Session<'w> {
         Ok(())
     }
 
+    /// Stops our receiver and says goodbye, waiting (briefly) for the device to confirm, so the
+    /// STOP is not lost when the connection closes right after it.
     async fn stop_our_app(&mut self) -> Result<(), CastError> {
         let session = self
             .apps
@@ -419,8 +421,28 @@ impl<'w> Session<'w> {
         if let Some(session) = session {
             let id = self.request_id();
             self.channel.send(&protocol::stop(id, &session)).await?;
+            let confirmed = async {
+                loop {
+                    let message = self.channel.recv().await?;
+                    match parse_incoming(&message) {
+                        Incoming::ReceiverStatus {
+                            request_id: Some(r),
+                            ..
+                        }
+                        | Incoming::RequestFailed {
+                            request_id: Some(r),
+                            ..
+                        } if r == id => return Ok::<(), CastError>(()),
+                        _ => {}
+                    }
+                }
+            };
+            // No confirmation in time is no reason to keep the connection: we are leaving.
+            let _ = tokio::time::timeout(self.worker.timings.connect_timeout, confirmed).await;
         }
+        self.worker.shown = None;
         self.channel.send(&protocol::close(PLATFORM_ID)).await?;
+        self.channel.shutdown().await;
         Ok(())
     }
 }
