@@ -15,6 +15,8 @@ use crate::discovery::{DiscoveredDevice, Discovery};
 use crate::error::CastError;
 use crate::session::{Target, Worker};
 use crate::status::{now_ms, DeviceState, DeviceStatus, Statuses};
+use crate::venue::wanted_from_displays;
+use pvm_core::VenueState;
 
 enum Command {
     SetWanted(WantedMap),
@@ -60,9 +62,9 @@ impl Bridge {
 
 /// The running bridge.
 ///
-/// Wiring in the node: on every venue state change, call
-/// `set_wanted(pvm_cast::wanted_from_displays(&state.displays, &base_url))`; serve
-/// `statuses().borrow()` in the Displays API and append `render_metrics` to `/metrics`.
+/// Wiring in the node: `follow_venue(engine.watch_state(), base_url)` (or call `set_wanted`
+/// yourself); serve `statuses().borrow()` in the Displays API and append `render_metrics` to
+/// `/metrics`.
 pub struct BridgeHandle {
     commands: mpsc::UnboundedSender<Command>,
     statuses: watch::Receiver<Statuses>,
@@ -83,6 +85,34 @@ impl BridgeHandle {
 
     pub fn remove_manual_device(&self, id: &str) {
         let _ = self.commands.send(Command::RemoveManual(id.to_owned()));
+    }
+
+    /// Keeps the assignment in step with the venue: each new state's Chromecast displays
+    /// become the wanted map (see [`wanted_from_displays`]). Only real changes reach the
+    /// supervisor, so the many state updates of a running clock cost nothing here.
+    /// The task ends when the state channel closes or the bridge stops.
+    pub fn follow_venue(
+        &self,
+        mut states: watch::Receiver<Arc<VenueState>>,
+        node_base_url: String,
+    ) -> JoinHandle<()> {
+        let commands = self.commands.clone();
+        tokio::spawn(async move {
+            let mut last: Option<WantedMap> = None;
+            loop {
+                let wanted =
+                    wanted_from_displays(&states.borrow_and_update().displays, &node_base_url);
+                if last.as_ref() != Some(&wanted) {
+                    if commands.send(Command::SetWanted(wanted.clone())).is_err() {
+                        return;
+                    }
+                    last = Some(wanted);
+                }
+                if states.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
     }
 
     /// Every known or wanted device and what the bridge is doing with it.

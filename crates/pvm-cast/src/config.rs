@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::{DASHCAST_APP_ID, DASHCAST_NAMESPACE};
+use crate::protocol::{DASHCAST_APP_ID, DASHCAST_NAMESPACE, PVM_RECEIVER_NAMESPACE};
 
 /// The web receiver that shows a page on the TV.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,6 +18,19 @@ pub struct ReceiverApp {
     /// The receiver leaves its own page to show ours (DashCast with `force: true`), so it can
     /// take no second URL: changing the page means launching it again.
     pub relaunch_to_change_url: bool,
+}
+
+impl ReceiverApp {
+    /// The project's own receiver (receiver/receiver.html), registered by the venue under
+    /// `app_id` with its node's `http://…/cast/receiver.html` URL: it frames the display page
+    /// and takes new URLs in place.
+    pub fn pvm(app_id: &str) -> Self {
+        ReceiverApp {
+            app_id: app_id.to_owned(),
+            namespace: PVM_RECEIVER_NAMESPACE.to_owned(),
+            relaunch_to_change_url: false,
+        }
+    }
 }
 
 impl Default for ReceiverApp {

@@ -21,6 +21,9 @@ mod session;
 pub mod status;
 pub mod venue;
 
+/// The project's Cast receiver page; the node serves it at `/cast/receiver.html`.
+pub const RECEIVER_HTML: &str = include_str!("../receiver/receiver.html");
+
 pub use bridge::{Bridge, BridgeHandle};
 pub use config::{
     BridgeConfig, DiscoveryConfig, ManualDevice, ReceiverApp, Timings, Wanted, WantedMap,
@@ -28,3 +31,15 @@ pub use config::{
 pub use error::CastError;
 pub use status::{render_metrics, DeviceState, DeviceStatus, Statuses};
 pub use venue::{display_url, wanted_from_displays};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_receiver_page_listens_on_the_namespace_the_bridge_sends_on() {
+        let line = format!("var NAMESPACE = '{}';", protocol::PVM_RECEIVER_NAMESPACE);
+        assert!(RECEIVER_HTML.contains(&line));
+        assert!(RECEIVER_HTML.contains("disableIdleTimeout = true"));
+    }
+}

@@ -18,6 +18,9 @@ pub const SENDER_ID: &str = "sender-pvm";
 pub const DASHCAST_APP_ID: &str = "84912283";
 pub const DASHCAST_NAMESPACE: &str = "urn:x-cast:com.madmod.dashcast";
 
+/// The namespace of the project's own receiver page (receiver/receiver.html).
+pub const PVM_RECEIVER_NAMESPACE: &str = "urn:x-cast:org.pvm.display";
+
 /// Longest string taken from a device into a status (names, reasons), so a hostile device
 /// cannot make statuses and metrics grow without bound.
 const MAX_TEXT: usize = 200;
