@@ -139,6 +139,10 @@ struct Session<'w> {
     /// A launch deferred by backoff: when to try again.
     retry_launch_at: Option<Instant>,
     last_heard: Instant,
+    /// We stopped our receiver to relaunch it with a new page: its going away is no failure.
+    restarting: bool,
+    /// We already gave a receiver we did not launch one launch timeout to become ready.
+    waited_for_foreign_start: bool,
 }
 
 impl<'w> Session<'w> {
@@ -154,6 +158,8 @@ impl<'w> Session<'w> {
             launch: None,
             retry_launch_at: None,
             last_heard: Instant::now(),
+            restarting: false,
+            waited_for_foreign_start: false,
         }
     }
 
@@ -305,59 +311,8 @@ impl<'w> Session<'w> {
     /// Brings the device in line with `wanted`, given the apps it last reported.
     async fn reconcile(&mut self) -> Result<(), CastError> {
         let app_id = self.worker.receiver.app_id.clone();
-        let namespace = self.worker.receiver.namespace.clone();
         if let Some(ours) = self.apps.iter().find(|a| a.app_id == app_id).cloned() {
-            if !ours.namespaces.contains(&namespace) {
-                // Started but not ready to take messages yet.
-                if self.launch.is_none() {
-                    self.launch = Some((0, Instant::now() + self.worker.timings.launch_timeout));
-                }
-                self.worker.set_state(DeviceState::Launching);
-                return Ok(());
-            }
-            let same_page = self
-                .worker
-                .shown
-                .as_ref()
-                .is_some_and(|s| s.transport_id == ours.transport_id);
-            let up_to_date = same_page
-                && self
-                    .worker
-                    .shown
-                    .as_ref()
-                    .is_some_and(|s| s.url == self.wanted.url);
-            if !up_to_date && same_page && self.worker.receiver.relaunch_to_change_url {
-                // The receiver navigated away from itself to show the page, so nobody
-                // listens on its namespace any more: a new page needs a new launch.
-                return self.launch().await;
-            }
-            self.launch = None;
-            self.retry_launch_at = None;
-            if !up_to_date {
-                if self.connected_transport.as_deref() != Some(ours.transport_id.as_str()) {
-                    self.channel
-                        .send(&protocol::connect(&ours.transport_id))
-                        .await?;
-                    self.connected_transport = Some(ours.transport_id.clone());
-                }
-                self.channel
-                    .send(&protocol::load_url(
-                        &ours.transport_id,
-                        &namespace,
-                        &self.wanted.url,
-                    ))
-                    .await?;
-                self.worker.shown = Some(Shown {
-                    transport_id: ours.transport_id.clone(),
-                    url: self.wanted.url.clone(),
-                });
-                tracing::info!(device = %self.worker.id, url = %self.wanted.url, "casting");
-            }
-            if self.casting_since.is_none() {
-                self.casting_since = Some((now_ms(), Instant::now()));
-            }
-            self.show_casting();
-            return Ok(());
+            return self.reconcile_running(ours).await;
         }
 
         let other = self
@@ -365,8 +320,9 @@ impl<'w> Session<'w> {
             .iter()
             .find(|a| a.app_id != app_id && !a.is_idle_screen);
         // Seen stopping on this connection, as opposed to found gone after the device
-        // restarted: only the first is a failure of the receiver.
-        let stopped_while_casting = self.casting_since.take().is_some();
+        // restarted or stopped by us to change page: only the first is a receiver failure.
+        let restarting = std::mem::take(&mut self.restarting);
+        let stopped_while_casting = self.casting_since.take().is_some() && !restarting;
         if self.worker.shown.take().is_some() || stopped_while_casting {
             tracing::info!(device = %self.worker.id, "our receiver stopped");
             self.connected_transport = None;
@@ -394,6 +350,71 @@ impl<'w> Session<'w> {
             }
         }
         self.launch().await
+    }
+
+    /// Our receiver is running: leave it, give it the page, or restart it for a new page.
+    async fn reconcile_running(&mut self, ours: RunningApp) -> Result<(), CastError> {
+        let namespace = self.worker.receiver.namespace.clone();
+        let shown = self.worker.shown.as_ref();
+        let same_page = shown.is_some_and(|s| s.transport_id == ours.transport_id);
+        let up_to_date = same_page && shown.is_some_and(|s| s.url == self.wanted.url);
+        if up_to_date {
+            // Showing the right page: nothing to send, whatever it lists as namespaces (a
+            // receiver that navigated away may list none).
+            self.launch = None;
+            self.retry_launch_at = None;
+        } else if same_page && self.worker.receiver.relaunch_to_change_url {
+            // The receiver navigated away from itself to show the page, so nobody listens on
+            // its namespace any more: a new page needs a new launch. Stop it first, since a
+            // LAUNCH of a running app may just rejoin it.
+            if !self.restarting {
+                let id = self.request_id();
+                self.channel
+                    .send(&protocol::stop(id, &ours.session_id))
+                    .await?;
+                self.restarting = true;
+                self.worker.set_state(DeviceState::Launching);
+            }
+            return Ok(());
+        } else if !ours.namespaces.contains(&namespace) {
+            // Started but not ready to take messages yet.
+            if self.launch.is_none() && self.retry_launch_at.is_none() {
+                if self.waited_for_foreign_start {
+                    // Still not ready after a whole launch timeout: start it afresh.
+                    return self.launch().await;
+                }
+                self.waited_for_foreign_start = true;
+                self.launch = Some((0, Instant::now() + self.worker.timings.launch_timeout));
+            }
+            self.worker.set_state(DeviceState::Launching);
+            return Ok(());
+        } else {
+            self.launch = None;
+            self.retry_launch_at = None;
+            if self.connected_transport.as_deref() != Some(ours.transport_id.as_str()) {
+                self.channel
+                    .send(&protocol::connect(&ours.transport_id))
+                    .await?;
+                self.connected_transport = Some(ours.transport_id.clone());
+            }
+            self.channel
+                .send(&protocol::load_url(
+                    &ours.transport_id,
+                    &namespace,
+                    &self.wanted.url,
+                ))
+                .await?;
+            self.worker.shown = Some(Shown {
+                transport_id: ours.transport_id.clone(),
+                url: self.wanted.url.clone(),
+            });
+            tracing::info!(device = %self.worker.id, url = %self.wanted.url, "casting");
+        }
+        if self.casting_since.is_none() {
+            self.casting_since = Some((now_ms(), Instant::now()));
+        }
+        self.show_casting();
+        Ok(())
     }
 
     /// Asks the device to (re)start our receiver, unless a launch is under way or waiting out

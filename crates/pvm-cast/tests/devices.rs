@@ -72,6 +72,8 @@ async fn heartbeats_continue_and_the_receiver_is_left_running() {
     let url = "http://192.0.2.10:8080/display/a";
     bridge.set_wanted(wanted("tv1", url, false));
     let casting = wait_status(&bridge, "tv1", SECS, is_casting(url)).await;
+    // Every report of the first cast is in before the mark: they precede this one.
+    fake.wait_for_url(0, "tv1", SECS).await;
 
     let mark = fake.mark();
     // Five heartbeat periods, well past `silent_after`.
@@ -100,6 +102,8 @@ async fn a_device_restart_leads_to_a_recast_within_seconds() {
     let url = "http://192.0.2.10:8080/display/a";
     bridge.set_wanted(wanted("tv1", url, false));
     wait_status(&bridge, "tv1", SECS, is_casting(url)).await;
+    // Every report of the first cast is in before the mark: they precede this one.
+    fake.wait_for_url(0, "tv1", SECS).await;
 
     let mark = fake.mark();
     let started = Instant::now();
@@ -126,6 +130,8 @@ async fn a_stopped_receiver_is_relaunched() {
     let url = "http://192.0.2.10:8080/display/a";
     bridge.set_wanted(wanted("tv1", url, false));
     wait_status(&bridge, "tv1", SECS, is_casting(url)).await;
+    // Every report of the first cast is in before the mark: they precede this one.
+    fake.wait_for_url(0, "tv1", SECS).await;
 
     let mark = fake.mark();
     fake.act("stopApp", "tv1").await;
@@ -135,6 +141,88 @@ async fn a_stopped_receiver_is_relaunched() {
     assert_eq!(load["data"]["url"], url);
     wait_status(&bridge, "tv1", SECS, is_casting(url)).await;
     bridge.stop().await;
+    fake.shutdown().await;
+}
+
+fn casting_failures(bridge: &pvm_cast::BridgeHandle, id: &str) -> u32 {
+    bridge.statuses().borrow()[id].failures
+}
+
+#[tokio::test]
+async fn a_receiver_that_keeps_stopping_is_relaunched_with_backoff() {
+    let mut fake = FakeDevices::spawn().await;
+    let addr = fake.start("tv1", json!({})).await;
+    let mut config = manual_config(&[("tv1", addr)]);
+    config.timings.retry_min = Duration::from_millis(300);
+    // Casting must hold this long to clear the failure count: longer than this test's
+    // stop/relaunch cycles take on a loaded machine.
+    config.timings.retry_max = Duration::from_secs(10);
+    let bridge = Bridge::start(config).unwrap();
+    let mut states = bridge.statuses();
+    let history = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while states.changed().await.is_ok() {
+            if let Some(s) = states.borrow_and_update().get("tv1") {
+                seen.push(s.state.clone());
+            }
+        }
+        seen
+    });
+    let url = "http://192.0.2.10:8080/display/a";
+    bridge.set_wanted(wanted("tv1", url, false));
+
+    let mut relaunch_after = Vec::new();
+    for launch in 1..=3 {
+        // Each launch gets its own transport (web-1, web-2, …) from the stand-in device.
+        let transport = format!("web-{launch}");
+        fake.wait_for(0, SECS, |e| {
+            e["event"] == "received" && e["ns"] == DASHCAST_NS && e["dst"] == transport.as_str()
+        })
+        .await;
+        wait_status(&bridge, "tv1", SECS, is_casting(url)).await;
+        let mark = fake.mark();
+        fake.act("stopApp", "tv1").await;
+        let stopped = fake
+            .wait_for(mark, SECS, |e| e["event"] == "appStopped")
+            .await;
+        let relaunched = fake
+            .wait_for(mark, SECS, |e| is_received(e, "tv1", RECEIVER_NS, "LAUNCH"))
+            .await;
+        // Timed on the device's clock: what the test observes can lag under load.
+        let ms = relaunched["t"].as_u64().unwrap() - stopped["t"].as_u64().unwrap();
+        relaunch_after.push(Duration::from_millis(ms));
+    }
+    wait_status(&bridge, "tv1", SECS, is_casting(url)).await;
+    // The first stop is re-cast at once; the third waits out backoff(2) = 2 × retry_min.
+    assert!(
+        relaunch_after[2] >= Duration::from_millis(600),
+        "{relaunch_after:?}"
+    );
+    bridge.stop().await;
+    let history = history.await.unwrap();
+    assert!(
+        history.contains(&DeviceState::Error {
+            reason: "the receiver keeps stopping".into()
+        }),
+        "{history:#?}"
+    );
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn stopping_the_bridge_leaves_the_receivers_running() {
+    let mut fake = FakeDevices::spawn().await;
+    let addr = fake.start("tv1", json!({})).await;
+    let bridge = Bridge::start(manual_config(&[("tv1", addr)])).unwrap();
+    let url = "http://192.0.2.10:8080/display/a";
+    bridge.set_wanted(wanted("tv1", url, false));
+    wait_status(&bridge, "tv1", SECS, is_casting(url)).await;
+    bridge.stop().await;
+    fake.wait_for(0, SECS, |e| e["event"] == "disconnect").await;
+    assert_eq!(
+        fake.count(0, |e| is_received(e, "tv1", RECEIVER_NS, "STOP")),
+        0
+    );
     fake.shutdown().await;
 }
 
@@ -274,6 +362,16 @@ async fn with_dashcast_a_new_url_relaunches_the_receiver_that_navigated_away() {
     assert_eq!(
         fake.count(mark, |e| is_received(e, "tv1", RECEIVER_NS, "LAUNCH")),
         1
+    );
+    assert_eq!(
+        fake.count(mark, |e| is_received(e, "tv1", RECEIVER_NS, "STOP")),
+        1,
+        "the old receiver is stopped before the new launch"
+    );
+    assert_eq!(
+        casting_failures(&bridge, "tv1"),
+        0,
+        "a page change is no failure"
     );
     bridge.stop().await;
     fake.shutdown().await;

@@ -9,8 +9,8 @@
 //   {"cmd":"otherApp","device":"tv1","appId":"233637DE","displayName":"YouTube"}
 //   {"cmd":"silence","device":"tv1","on":true}  stays connected but never answers
 //   {"cmd":"set","device":"tv1","launchError":"NOT_FOUND"}  (null to clear)
-// Reports: one JSON object per line on stdout: listening, connection, disconnect, received
-// (every message, parsed), launched, stopped.
+// Reports: one JSON object per line on stdout, stamped with `t` (ms): listening, connection,
+// disconnect, received (every message, parsed), launched, stopped, appStopped, otherApp.
 'use strict';
 
 const fs = require('fs');
@@ -29,7 +29,9 @@ const tlsOptions = {
   cert: fs.readFileSync(path.join(__dirname, 'device-cert.pem')),
 };
 
+// Every report carries the device's clock (ms), so tests can time what the device saw.
 function report(obj) {
+  obj.t = Date.now();
   process.stdout.write(JSON.stringify(obj) + '\n');
 }
 
