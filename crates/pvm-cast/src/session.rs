@@ -283,6 +283,7 @@ impl<'w> Session<'w> {
         if let Some((_, deadline)) = self.launch {
             if now >= deadline {
                 self.launch = None;
+                self.restarting = false;
                 let secs = self.worker.timings.launch_timeout.as_secs_f32();
                 self.launch_failed(format!(
                     "the receiver did not start within {secs} s (it is downloaded from the internet: is the venue online?)"
@@ -322,6 +323,10 @@ impl<'w> Session<'w> {
         // Seen stopping on this connection, as opposed to found gone after the device
         // restarted or stopped by us to change page: only the first is a receiver failure.
         let restarting = std::mem::take(&mut self.restarting);
+        if restarting {
+            // The stop we asked for happened: launch now, not at the stop's deadline.
+            self.launch = None;
+        }
         let stopped_while_casting = self.casting_since.take().is_some() && !restarting;
         if self.worker.shown.take().is_some() || stopped_while_casting {
             tracing::info!(device = %self.worker.id, "our receiver stopped");
@@ -373,6 +378,8 @@ impl<'w> Session<'w> {
                     .send(&protocol::stop(id, &ours.session_id))
                     .await?;
                 self.restarting = true;
+                // A device that ignores the STOP gets the same deadline as a launch.
+                self.launch = Some((0, Instant::now() + self.worker.timings.launch_timeout));
                 self.worker.set_state(DeviceState::Launching);
             }
             return Ok(());
