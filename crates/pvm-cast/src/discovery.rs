@@ -100,3 +100,42 @@ impl Drop for Discovery {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn service(txt: &[(&str, &str)], ips: &str) -> ServiceInfo {
+        let txt: HashMap<String, String> = txt
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        ServiceInfo::new(SERVICE_TYPE, "Chromecast-abc", "abc.local.", ips, 8009, txt).unwrap()
+    }
+
+    #[test]
+    fn an_advertisement_gives_id_name_model_and_an_ipv4_address_first() {
+        let info = service(
+            &[("id", "0123abcd"), ("fn", "Bar TV"), ("md", "Chromecast")],
+            "fe80::1,192.0.2.7",
+        );
+        let device = device_from_service(&info).unwrap();
+        assert_eq!(device.id, "0123abcd");
+        assert_eq!(device.name.as_deref(), Some("Bar TV"));
+        assert_eq!(device.model.as_deref(), Some("Chromecast"));
+        assert_eq!(device.addr, "192.0.2.7:8009".parse().unwrap());
+    }
+
+    #[test]
+    fn an_advertisement_without_an_id_is_not_a_device() {
+        assert!(device_from_service(&service(&[("fn", "TV")], "192.0.2.7")).is_none());
+        assert!(device_from_service(&service(&[("id", " ")], "192.0.2.7")).is_none());
+    }
+
+    #[test]
+    fn empty_names_are_absent_rather_than_blank() {
+        let info = service(&[("id", "x"), ("fn", "")], "192.0.2.7");
+        assert_eq!(device_from_service(&info).unwrap().name, None);
+    }
+}
