@@ -30,6 +30,7 @@ pub struct Bridge;
 impl Bridge {
     /// Starts discovery (if configured) and the supervisor. Call from within a tokio runtime.
     pub fn start(config: BridgeConfig) -> Result<BridgeHandle, CastError> {
+        tokio::runtime::Handle::try_current().map_err(|_| CastError::NoRuntime)?;
         let connector = tls_connector()?;
         let (found_tx, found_rx) = mpsc::unbounded_channel();
         let discovery = match &config.discovery {

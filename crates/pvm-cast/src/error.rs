@@ -17,6 +17,8 @@ pub enum CastError {
     ConnectTimeout(std::net::SocketAddr),
     #[error("the device closed the connection")]
     Closed,
+    #[error("the bridge must be started inside a tokio runtime")]
+    NoRuntime,
     #[error("mDNS: {0}")]
     Mdns(#[from] mdns_sd::Error),
 }

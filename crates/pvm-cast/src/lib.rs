@@ -42,4 +42,12 @@ mod tests {
         assert!(RECEIVER_HTML.contains(&line));
         assert!(RECEIVER_HTML.contains("disableIdleTimeout = true"));
     }
+
+    #[test]
+    fn starting_outside_a_runtime_is_an_error_not_a_panic() {
+        assert!(matches!(
+            Bridge::start(BridgeConfig::default()),
+            Err(CastError::NoRuntime)
+        ));
+    }
 }
