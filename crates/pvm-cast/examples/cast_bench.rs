@@ -12,7 +12,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{fast_timings, manual_config, FakeDevices};
 use pvm_cast::{Bridge, DeviceState, Wanted, WantedMap};
@@ -26,12 +26,26 @@ fn rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// When the device received the message (its own clock, the same machine's), in ms after
+/// `started_ms`: the test's reading of the device's reports adds nothing to the figure.
+fn arrived_after(report: &serde_json::Value, started_ms: u64) -> Duration {
+    let at = report["t"].as_u64().unwrap_or(started_ms);
+    Duration::from_millis(at.saturating_sub(started_ms))
+}
+
 fn summary(name: &str, mut samples: Vec<Duration>) {
     samples.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let mean = samples.iter().map(|d| ms(*d)).sum::<f64>() / samples.len() as f64;
     println!(
-        "{name}: n={} median={:.1} ms p90={:.1} ms max={:.1} ms mean={:.1} ms",
+        "{name}: n={} median={:.0} ms p90={:.0} ms max={:.0} ms mean={:.1} ms (1 ms resolution)",
         samples.len(),
         ms(samples[samples.len() / 2]),
         ms(samples[samples.len() * 9 / 10]),
@@ -72,16 +86,16 @@ async fn main() {
         config.timings = timings;
         let bridge = Bridge::start(config).unwrap();
         let mark = fake.mark();
-        let started = Instant::now();
+        let started = now_ms();
         bridge.set_wanted(one(&id, "http://192.0.2.10:8080/display/first"));
-        fake.wait_for_url(mark, &id, Duration::from_secs(10)).await;
-        first.push(started.elapsed());
+        let load = fake.wait_for_url(mark, &id, Duration::from_secs(10)).await;
+        first.push(arrived_after(&load, started));
 
         let mark = fake.mark();
-        let started = Instant::now();
+        let started = now_ms();
         bridge.set_wanted(one(&id, "http://192.0.2.10:8080/display/second"));
-        fake.wait_for_url(mark, &id, Duration::from_secs(10)).await;
-        change.push(started.elapsed());
+        let load = fake.wait_for_url(mark, &id, Duration::from_secs(10)).await;
+        change.push(arrived_after(&load, started));
         bridge.stop().await;
         fake.act("stop", &id).await;
     }

@@ -57,6 +57,8 @@ class Device {
     this.server.listen(this.port, '127.0.0.1', () => {
       this.port = this.server.server.address().port;
       this.server.server.on('secureConnection', (socket) => {
+        // Small request/answer messages: Nagle's algorithm would only add delayed-ACK stalls.
+        socket.setNoDelay(true);
         report({ event: 'connection', device: this.name });
         socket.once('close', () => report({ event: 'disconnect', device: this.name }));
       });
