@@ -45,6 +45,7 @@ pub struct NodeConfig {
     pub gpio: GpioConfig,
     /// Announcing the node on the local network.
     pub mdns: MdnsConfig,
+    pub cast: CastConfig,
     /// The single-writer engine.
     pub engine: EngineConfig,
     /// WebSocket clients.
@@ -61,6 +62,7 @@ impl Default for NodeConfig {
             time: TimeConfig::default(),
             gpio: GpioConfig::default(),
             mdns: MdnsConfig::default(),
+            cast: CastConfig::default(),
             engine: EngineConfig::default(),
             ws: WsConfig::default(),
         }
@@ -171,6 +173,45 @@ impl Default for MdnsConfig {
             hostname: "pvm".to_owned(),
         }
     }
+}
+
+/// `[cast]`: the Chromecast bridge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CastConfig {
+    /// Whether to cast at all.
+    pub enabled: bool,
+    /// Look for Chromecasts with mDNS (off: only `devices` below).
+    pub discovery: bool,
+    /// The web receiver to launch; default DashCast (`84912283`).
+    pub receiver_app_id: Option<String>,
+    /// The receiver's message namespace, with `receiver_app_id`.
+    pub receiver_namespace: Option<String>,
+    /// Chromecasts typed in by address, for venues whose Wi-Fi blocks multicast.
+    pub devices: Vec<CastDeviceConfig>,
+}
+
+impl Default for CastConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            discovery: true,
+            receiver_app_id: None,
+            receiver_namespace: None,
+            devices: Vec::new(),
+        }
+    }
+}
+
+/// `[[cast.devices]]`: one Chromecast by address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CastDeviceConfig {
+    /// The id the console uses for it (like the mDNS `id`).
+    pub id: String,
+    pub name: String,
+    /// `ip:port`, usually port 8009.
+    pub addr: SocketAddr,
 }
 
 /// `[engine]`: the single writer.

@@ -122,6 +122,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         None
     };
     let console_urls = console_urls(&config, addr);
+    let cast = start_cast(&config, &engine, &console_urls, addr);
     let state = AppState {
         engine: engine.clone(),
         auth: auth.clone(),
@@ -132,6 +133,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             live_clients: Default::default(),
             console_urls: console_urls.clone(),
             live_client_queue: config.ws.client_queue.max(1),
+            cast: cast.as_ref().map(|c| c.statuses()),
         }),
     };
 
@@ -200,6 +202,10 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             m.shutdown();
         }
         drop(gpio);
+        if let Some(bridge) = cast {
+            // TVs keep showing their page: stopping the bridge only stops supervising them.
+            bridge.stop().await;
+        }
         served.map_err(NodeError::Serve)
     });
     let _ = systemd::notify_ready();
@@ -213,6 +219,73 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         shutdown: shutdown_tx,
         done,
     })
+}
+
+/// Starts the Chromecast bridge following the display assignments in venue state. TVs load
+/// `<base>/display/<screen>`, where base is the node's LAN address (a Chromecast cannot
+/// resolve `.local` names).
+fn start_cast(
+    config: &NodeConfig,
+    engine: &EngineHandle,
+    console_urls: &[String],
+    addr: SocketAddr,
+) -> Option<pvm_cast::BridgeHandle> {
+    if !config.cast.enabled {
+        return None;
+    }
+    let mut receiver = pvm_cast::ReceiverApp::default();
+    if let Some(app) = &config.cast.receiver_app_id {
+        receiver = pvm_cast::ReceiverApp::pvm(app);
+        if let Some(ns) = &config.cast.receiver_namespace {
+            receiver.namespace = ns.clone();
+        }
+    }
+    let manual: Vec<pvm_cast::ManualDevice> = config
+        .cast
+        .devices
+        .iter()
+        .map(|d| pvm_cast::ManualDevice {
+            id: d.id.clone(),
+            name: d.name.clone(),
+            addr: d.addr,
+        })
+        .collect();
+    let make = |discovery| pvm_cast::BridgeConfig {
+        receiver: receiver.clone(),
+        discovery,
+        manual_devices: manual.clone(),
+        ..pvm_cast::BridgeConfig::default()
+    };
+    let discovery = config
+        .cast
+        .discovery
+        .then(pvm_cast::DiscoveryConfig::default);
+    let bridge = match pvm_cast::Bridge::start(make(discovery.clone())) {
+        Ok(b) => b,
+        Err(e) if discovery.is_some() => {
+            tracing::warn!(error = %e, "Chromecast discovery unavailable; casting to configured devices only");
+            match pvm_cast::Bridge::start(make(None)) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "Chromecast bridge off");
+                    return None;
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "Chromecast bridge off");
+            return None;
+        }
+    };
+    let base = config.public_url.clone().unwrap_or_else(|| {
+        console_urls
+            .iter()
+            .find(|u| !u.contains(".local") && !u.contains("127.0.0.1"))
+            .cloned()
+            .unwrap_or_else(|| format!("http://{addr}"))
+    });
+    let _follow = bridge.follow_venue(engine.watch_state(), base);
+    Some(bridge)
 }
 
 async fn termination() {

@@ -21,6 +21,12 @@ pub fn app(state: AppState) -> Router {
         .merge(api::live::routes())
         .route("/healthz", axum::routing::get(healthz))
         .route("/metrics", axum::routing::get(metrics))
+        .route(
+            "/cast/receiver.html",
+            axum::routing::get(|| async {
+                axum::response::Html(pvm_cast::RECEIVER_HTML)
+            }),
+        )
         .fallback(crate::web::serve)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -148,6 +154,9 @@ async fn metrics(State(s): State<AppState>) -> Response {
             "Last measured offset from the NTP server.",
             &[(String::new(), offset as f64)],
         );
+    }
+    if let Some(cast) = &s.node.cast {
+        out.push_str(&pvm_cast::render_metrics(&cast.borrow()));
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

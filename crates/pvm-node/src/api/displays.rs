@@ -20,6 +20,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_screens, create_screen))
         .routes(routes!(update_screen, delete_screen))
         .routes(routes!(list_displays))
+        .routes(routes!(chromecast_status))
         .routes(routes!(add_chromecast))
         .routes(routes!(remove_display))
         .routes(routes!(assign_screen))
@@ -121,6 +122,16 @@ async fn list_displays(State(s): State<AppState>) -> Json<Vec<Display>> {
             .cloned()
             .collect(),
     )
+}
+
+/// What each Chromecast is doing: discovered, connecting, casting since…, lost, error (public).
+#[utoipa::path(get, path = "/api/v1/displays/chromecasts", tag = "displays",
+    responses((status = 200, body = Object)))]
+async fn chromecast_status(State(s): State<AppState>) -> Json<serde_json::Value> {
+    Json(match &s.node.cast {
+        Some(rx) => serde_json::json!({ "enabled": true, "devices": *rx.borrow() }),
+        None => serde_json::json!({ "enabled": false, "devices": {} }),
+    })
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -46,6 +46,8 @@ pub struct NodeInfo {
     pub console_urls: Vec<String>,
     /// Messages queued for one live client before it is dropped as too slow.
     pub live_client_queue: usize,
+    /// Each Chromecast's state, while the bridge runs.
+    pub cast: Option<tokio::sync::watch::Receiver<pvm_cast::Statuses>>,
 }
 
 #[derive(OpenApi)]
