@@ -1,1 +1,18 @@
 //! pvm-ota: signed updates.
+//!
+//! - [`manifest`] and [`bundle`]: what a release is, and the container it travels in
+//!   (format in `docs/ota.md`).
+//! - [`keys`]: minisign keys and the device's trust store (rotation, revocation).
+//!
+//! Nothing here trusts a byte before the manifest's signature verified.
+
+pub mod bundle;
+pub mod error;
+mod fsutil;
+pub mod keys;
+pub mod manifest;
+
+pub use bundle::{verify_bundle, BundleSpec, Verified, VerifyOptions};
+pub use error::{OtaError, Result};
+pub use keys::TrustStore;
+pub use manifest::{KeyChanges, Manifest, Payload, PayloadKind};

@@ -1,0 +1,161 @@
+//! Fixtures shared by the integration tests: real keys, real bundles, and real
+//! tampering of bundle files on disk.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use pvm_ota::bundle::{self, BundleSpec, VerifyOptions};
+use pvm_ota::keys;
+use pvm_ota::{KeyChanges, OtaError, PayloadKind, TrustStore};
+use semver::Version;
+
+pub struct Key {
+    pub id: String,
+    pub pub_text: String,
+    pub sk: minisign::SecretKey,
+}
+
+pub fn new_key() -> Key {
+    let (pub_text, sk_text) = keys::generate_keypair(None).unwrap();
+    let sk = minisign::SecretKeyBox::from_string(&sk_text)
+        .unwrap()
+        .into_unencrypted_secret_key()
+        .unwrap();
+    let id = keys::public_key_id(&keys::parse_public_key(&pub_text).unwrap());
+    Key { id, pub_text, sk }
+}
+
+/// A trust store directory holding the given keys.
+pub fn store_dir(dir: &Path, keys: &[&Key]) -> PathBuf {
+    fs::create_dir_all(dir).unwrap();
+    for k in keys {
+        fs::write(dir.join(format!("{}.pub", k.id)), &k.pub_text).unwrap();
+    }
+    dir.to_path_buf()
+}
+
+pub fn opts(running: &str) -> VerifyOptions {
+    VerifyOptions {
+        product: "pvm".into(),
+        board: "rpi5".into(),
+        running: Version::parse(running).unwrap(),
+        allow_downgrade: false,
+    }
+}
+
+/// Deterministic payload contents, different per seed.
+pub fn payload_bytes(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2654435761).to_le_bytes()[1] ^ seed)
+        .collect()
+}
+
+pub struct Built {
+    pub bundle: PathBuf,
+    pub manifest_json: Vec<u8>,
+    pub boot: Vec<u8>,
+    pub rootfs: Vec<u8>,
+}
+
+pub struct Release<'a> {
+    pub version: &'a str,
+    pub min_version: &'a str,
+    pub board: &'a str,
+    pub key: Option<&'a Key>,
+    pub keys: KeyChanges,
+    pub boot_len: usize,
+    pub rootfs_len: usize,
+    pub seed: u8,
+}
+
+impl Default for Release<'_> {
+    fn default() -> Self {
+        Release {
+            version: "1.2.0",
+            min_version: "1.0.0",
+            board: "rpi5",
+            key: None,
+            keys: KeyChanges::default(),
+            boot_len: 64 * 1024 + 17,
+            rootfs_len: 300 * 1024 + 5,
+            seed: 7,
+        }
+    }
+}
+
+/// Builds and (when a key is given) signs a bundle in `dir`.
+pub fn build(dir: &Path, name: &str, r: Release<'_>) -> Built {
+    let src = dir.join(format!("{name}.src"));
+    fs::create_dir_all(&src).unwrap();
+    let boot = payload_bytes(r.boot_len, r.seed);
+    let rootfs = payload_bytes(r.rootfs_len, r.seed.wrapping_add(101));
+    fs::write(src.join("boot.img"), &boot).unwrap();
+    fs::write(src.join("rootfs.img"), &rootfs).unwrap();
+    let m = bundle::make_manifest(&BundleSpec {
+        product: "pvm".into(),
+        board: r.board.into(),
+        version: Version::parse(r.version).unwrap(),
+        min_version: Version::parse(r.min_version).unwrap(),
+        build_time: 1_790_000_000,
+        payloads: vec![
+            (PayloadKind::Boot, src.join("boot.img")),
+            (PayloadKind::Rootfs, src.join("rootfs.img")),
+        ],
+        keys: r.keys,
+    })
+    .unwrap();
+    let json = m.to_json().unwrap();
+    let sig = r
+        .key
+        .map(|k| keys::sign(&k.sk, &json, &m.trusted_comment()).unwrap());
+    let out = dir.join(format!("{name}.pvmb"));
+    bundle::write_bundle(&out, &json, sig.as_deref(), &src).unwrap();
+    Built {
+        bundle: out,
+        manifest_json: json,
+        boot,
+        rootfs,
+    }
+}
+
+/// Byte offset and length of each tar entry's data, by name.
+pub fn entry_spans(bundle: &Path) -> Vec<(String, u64, u64)> {
+    let mut a = tar::Archive::new(fs::File::open(bundle).unwrap());
+    a.entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.path().unwrap().to_string_lossy().into_owned(),
+                e.raw_file_position(),
+                e.size(),
+            )
+        })
+        .collect()
+}
+
+/// Copies `src` to `dst` with one byte of entry `name` changed at `at` (relative to its data).
+pub fn flip_byte(src: &Path, dst: &Path, name: &str, at: u64) {
+    let (_, off, len) = entry_spans(src)
+        .into_iter()
+        .find(|(n, _, _)| n == name)
+        .unwrap();
+    assert!(at < len);
+    let mut bytes = fs::read(src).unwrap();
+    bytes[(off + at) as usize] ^= 0x01;
+    fs::write(dst, bytes).unwrap();
+}
+
+pub fn truncate_copy(src: &Path, dst: &Path, len: u64) {
+    let bytes = fs::read(src).unwrap();
+    fs::write(dst, &bytes[..len as usize]).unwrap();
+}
+
+pub fn verify(
+    bundle: &Path,
+    store: &TrustStore,
+    running: &str,
+) -> Result<pvm_ota::Verified, OtaError> {
+    bundle::verify_bundle(bundle, store, &opts(running), &mut |_| {})
+}
