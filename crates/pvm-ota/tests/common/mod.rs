@@ -159,3 +159,116 @@ pub fn verify(
 ) -> Result<pvm_ota::Verified, OtaError> {
     bundle::verify_bundle(bundle, store, &opts(running), &mut |_| {})
 }
+
+use pvm_ota::{AgentConfig, Autoboot, Conditions, FileBootloader, Slot, SlotLayout, UpdateAgent};
+
+/// A device made of files: p1 (autoboot.txt), boot/system A and B, the data
+/// partition, and the file-backed firmware stand-in. Slot A holds the running v1.
+pub struct Device {
+    pub root: PathBuf,
+    pub layout: SlotLayout,
+    pub v1_boot: Vec<u8>,
+    pub v1_rootfs: Vec<u8>,
+}
+
+pub const SLOT_FILE_LEN: usize = 512 * 1024;
+
+impl Device {
+    pub fn new(root: &Path, keys: &[&Key]) -> Device {
+        let p1 = root.join("p1");
+        fs::create_dir_all(&p1).unwrap();
+        fs::create_dir_all(root.join("data")).unwrap();
+        store_dir(&root.join("keys"), keys);
+        let layout = SlotLayout {
+            autoboot: p1.join("autoboot.txt"),
+            slots: [
+                Slot {
+                    boot_partition: 2,
+                    boot: root.join("p2"),
+                    system: root.join("p4"),
+                },
+                Slot {
+                    boot_partition: 3,
+                    boot: root.join("p3"),
+                    system: root.join("p5"),
+                },
+            ],
+        };
+        let v1_boot = payload_bytes(40_000, 200);
+        let v1_rootfs = payload_bytes(200_000, 201);
+        let mut junk = vec![0xEEu8; SLOT_FILE_LEN];
+        fs::write(root.join("p3"), &junk).unwrap();
+        fs::write(root.join("p5"), &junk).unwrap();
+        junk[..v1_boot.len()].copy_from_slice(&v1_boot);
+        fs::write(root.join("p2"), &junk).unwrap();
+        let mut sys = vec![0xEEu8; SLOT_FILE_LEN];
+        sys[..v1_rootfs.len()].copy_from_slice(&v1_rootfs);
+        fs::write(root.join("p4"), &sys).unwrap();
+        Autoboot {
+            normal: 2,
+            tryboot: 2,
+        }
+        .write(&layout.autoboot)
+        .unwrap();
+        FileBootloader::new(root.join("fw"), 2).unwrap();
+        Device {
+            root: root.to_path_buf(),
+            layout,
+            v1_boot,
+            v1_rootfs,
+        }
+    }
+
+    pub fn firmware(&self) -> FileBootloader {
+        FileBootloader {
+            dir: self.root.join("fw"),
+        }
+    }
+
+    /// The agent as a fresh process on this device would open it.
+    pub fn agent(&self, running: &str) -> UpdateAgent<FileBootloader> {
+        let trust =
+            TrustStore::open(&self.root.join("keys"), Some(&self.root.join("data/keys"))).unwrap();
+        UpdateAgent::open(
+            AgentConfig {
+                state_file: self.root.join("data/ota-state.json"),
+                layout: self.layout.clone(),
+                verify: opts(running),
+                maintenance_window: None,
+            },
+            trust,
+            self.firmware(),
+        )
+        .unwrap()
+    }
+
+    pub fn autoboot(&self) -> Autoboot {
+        Autoboot::read(&self.layout.autoboot).unwrap()
+    }
+
+    /// Every byte of every slot and of autoboot.txt, to prove nothing was written.
+    pub fn snapshot(&self) -> Vec<Vec<u8>> {
+        ["p1/autoboot.txt", "p2", "p3", "p4", "p5"]
+            .iter()
+            .map(|p| fs::read(self.root.join(p)).unwrap())
+            .collect()
+    }
+
+    pub fn slot_holds(&self, partition: u32, boot: &[u8], rootfs: &[u8]) -> bool {
+        let s = self.layout.slot(partition).unwrap();
+        let b = fs::read(&s.boot).unwrap();
+        let r = fs::read(&s.system).unwrap();
+        b.len() >= boot.len()
+            && &b[..boot.len()] == boot
+            && r.len() >= rootfs.len()
+            && &r[..rootfs.len()] == rootfs
+    }
+}
+
+pub fn idle_venue() -> Conditions {
+    Conditions {
+        clock_running: false,
+        now_unix: 1_800_000_000,
+        local_minute_of_day: 14 * 60,
+    }
+}
