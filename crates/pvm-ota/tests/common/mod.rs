@@ -272,3 +272,35 @@ pub fn idle_venue() -> Conditions {
         local_minute_of_day: 14 * 60,
     }
 }
+
+impl Device {
+    /// The same device in another process: layout and v1 contents are deterministic.
+    pub fn reopen(root: &Path) -> Device {
+        let p1 = root.join("p1");
+        Device {
+            root: root.to_path_buf(),
+            layout: SlotLayout {
+                autoboot: p1.join("autoboot.txt"),
+                slots: [
+                    Slot {
+                        boot_partition: 2,
+                        boot: root.join("p2"),
+                        system: root.join("p4"),
+                    },
+                    Slot {
+                        boot_partition: 3,
+                        boot: root.join("p3"),
+                        system: root.join("p5"),
+                    },
+                ],
+            },
+            v1_boot: payload_bytes(40_000, 200),
+            v1_rootfs: payload_bytes(200_000, 201),
+        }
+    }
+
+    pub fn firmware_status_partition(&self) -> u32 {
+        use pvm_ota::Bootloader;
+        self.firmware().status().unwrap().partition
+    }
+}
