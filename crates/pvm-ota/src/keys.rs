@@ -201,6 +201,24 @@ impl TrustStore {
         })
     }
 
+    /// Like [`TrustStore::verify`], streaming a file instead of holding it in memory.
+    pub fn verify_file(&self, path: &Path, signature: &str) -> Result<SignatureCheck> {
+        let sig = SignatureBox::from_string(signature)
+            .map_err(|e| OtaError::BadSignature(format!("unreadable signature: {e}")))?;
+        let id = key_id(sig.keynum());
+        let pk = self.key(&id)?;
+        let f = fs::File::open(path).map_err(OtaError::io(format!("open {}", path.display())))?;
+        minisign::verify(pk, &sig, std::io::BufReader::new(f), true, false, false)
+            .map_err(|e| OtaError::BadSignature(e.to_string()))?;
+        let trusted_comment = sig
+            .trusted_comment()
+            .map_err(|e| OtaError::BadSignature(format!("trusted comment: {e}")))?;
+        Ok(SignatureCheck {
+            key_id: id,
+            trusted_comment,
+        })
+    }
+
     fn writable_dir(&self) -> &Path {
         self.local.as_deref().unwrap_or(&self.shipped)
     }

@@ -5,6 +5,7 @@
 //! - [`keys`]: minisign keys and the device's trust store (rotation, revocation).
 //! - [`slots`], [`bootloader`], [`agent`]: A/B installs with the firmware's tryboot,
 //!   health-checked commit and rollback.
+//! - [`selfupdate`]: plain installs replace their own binary from a release catalog.
 //!
 //! Nothing here trusts a byte before the manifest's signature verified.
 
@@ -15,6 +16,7 @@ pub mod error;
 mod fsutil;
 pub mod keys;
 pub mod manifest;
+pub mod selfupdate;
 pub mod slots;
 
 pub use agent::{
