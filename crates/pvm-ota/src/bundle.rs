@@ -154,16 +154,14 @@ pub fn read_header(path: &Path) -> Result<(Vec<u8>, Option<String>)> {
     let mut archive = tar::Archive::new(BufReader::new(file));
     let mut entries = archive.entries().map_err(tar_error)?;
     let (m, s) = read_manifest_and_signature(&mut entries)?;
-    Ok((m, s.map(|(s, _)| s)))
+    Ok((m, s))
 }
 
 type Entries<'a> = tar::Entries<'a, BufReader<File>>;
 
-/// Returns the manifest bytes and the signature text plus the first entry after
-/// them when the bundle has no signature (so an unsigned bundle is named as such).
-fn read_manifest_and_signature(
-    entries: &mut Entries<'_>,
-) -> Result<(Vec<u8>, Option<(String, ())>)> {
+/// Returns the manifest bytes and the signature text, `None` when the entry after
+/// the manifest is not a signature (so an unsigned bundle is named as such).
+fn read_manifest_and_signature(entries: &mut Entries<'_>) -> Result<(Vec<u8>, Option<String>)> {
     let mut first = next_entry(entries, "manifest.json")?;
     if entry_name(&first)? != MANIFEST_NAME {
         return Err(OtaError::Malformed(format!(
@@ -183,7 +181,7 @@ fn read_manifest_and_signature(
     let sig = read_small(&mut second, MAX_SIGNATURE, SIGNATURE_NAME)?;
     let sig = String::from_utf8(sig)
         .map_err(|_| OtaError::BadSignature("signature is not text".into()))?;
-    Ok((manifest, Some((sig, ()))))
+    Ok((manifest, Some(sig)))
 }
 
 fn next_entry<'a>(
@@ -285,12 +283,7 @@ pub fn walk_bundle(
     let mut archive = tar::Archive::new(BufReader::with_capacity(CHUNK, file));
     let mut entries = archive.entries().map_err(tar_error)?;
     let (manifest_json, sig) = read_manifest_and_signature(&mut entries)?;
-    let verified = check_header(
-        &manifest_json,
-        sig.as_ref().map(|s| s.0.as_str()),
-        store,
-        opts,
-    )?;
+    let verified = check_header(&manifest_json, sig.as_deref(), store, opts)?;
     for p in &verified.manifest.payloads {
         let mut entry = next_entry(&mut entries, &format!("payload {}", p.file))?;
         let name = entry_name(&entry)?;

@@ -223,7 +223,8 @@ fn every_refused_bundle_leaves_slots_and_autoboot_untouched() {
         .unwrap()
         .clone();
 
-    let mut cases: Vec<(&str, std::path::PathBuf, fn(&OtaError) -> bool)> = Vec::new();
+    type Case = (&'static str, std::path::PathBuf, fn(&OtaError) -> bool);
+    let mut cases: Vec<Case> = Vec::new();
     cases.push((
         "unsigned",
         build(d.path(), "u", Release::default()).bundle,
@@ -431,4 +432,40 @@ fn autoboot_txt_parsing_is_strict() {
     ] {
         assert!(Autoboot::parse(bad).is_err(), "{bad:?}");
     }
+}
+
+#[test]
+fn the_pi_firmware_reads_tryboot_and_partition_as_big_endian_device_tree_cells() {
+    use pvm_ota::{Bootloader, PiFirmware};
+    // A copy of /proc/device-tree/chosen/bootloader as the Pi 5 firmware lays it out.
+    let d = tempfile::tempdir().unwrap();
+    fs::write(d.path().join("tryboot"), 1u32.to_be_bytes()).unwrap();
+    fs::write(d.path().join("partition"), 3u32.to_be_bytes()).unwrap();
+    let fw = PiFirmware {
+        device_tree: d.path().to_path_buf(),
+    };
+    let s = fw.status().unwrap();
+    assert!(s.tryboot && s.partition == 3);
+    fs::write(d.path().join("tryboot"), [0u8, 0]).unwrap();
+    assert!(matches!(fw.status(), Err(OtaError::Bootloader(_))));
+}
+
+#[test]
+fn download_progress_is_a_state_with_progress_and_survives_in_the_state_file() {
+    let d = tempfile::tempdir().unwrap();
+    let k = new_key();
+    let dev = Device::new(d.path(), &[&k]);
+    let mut agent = dev.agent("1.0.0");
+    agent.downloading(10, 100).unwrap();
+    agent.downloading(60, 100).unwrap();
+    assert_eq!(agent.status().state, UpdateState::Downloading);
+    assert_eq!(
+        agent.status().progress,
+        Some(pvm_ota::agent::Progress {
+            done: 60,
+            total: 100
+        })
+    );
+    // A restart in the middle of a download is an interrupted update.
+    assert_eq!(dev.agent("1.0.0").status().state, UpdateState::Failed);
 }
