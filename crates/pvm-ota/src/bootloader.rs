@@ -1,0 +1,147 @@
+//! Control of the boot firmware, behind one small trait.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::{OtaError, Result};
+use crate::slots::Autoboot;
+
+/// How this boot came about, as the firmware reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BootStatus {
+    /// This is the one-shot trial boot requested with `tryboot`.
+    pub tryboot: bool,
+    /// The boot partition the firmware booted from.
+    pub partition: u32,
+}
+
+pub trait Bootloader {
+    fn status(&self) -> Result<BootStatus>;
+    /// Reboot once into `[tryboot]`; the firmware clears the flag, so the boot after is normal.
+    fn reboot_tryboot(&self) -> Result<()>;
+    /// Ordinary reboot (into `[all]`).
+    fn reboot(&self) -> Result<()>;
+}
+
+/// Reads a device-tree cell: a big-endian u32.
+fn read_cell(path: &Path) -> Result<u32> {
+    let bytes = std::fs::read(path).map_err(OtaError::io(format!("read {}", path.display())))?;
+    let cell: [u8; 4] = bytes
+        .get(..4)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| OtaError::Bootloader(format!("{} is not a u32 cell", path.display())))?;
+    Ok(u32::from_be_bytes(cell))
+}
+
+fn read_status(dir: &Path) -> Result<BootStatus> {
+    Ok(BootStatus {
+        tryboot: read_cell(&dir.join("tryboot"))? != 0,
+        partition: read_cell(&dir.join("partition"))?,
+    })
+}
+
+/// The Raspberry Pi firmware: state from the device tree, reboots through `reboot`.
+#[derive(Clone, Debug)]
+pub struct PiFirmware {
+    pub device_tree: PathBuf,
+}
+
+impl Default for PiFirmware {
+    fn default() -> Self {
+        PiFirmware {
+            device_tree: PathBuf::from("/proc/device-tree/chosen/bootloader"),
+        }
+    }
+}
+
+fn run_reboot(arg: Option<&str>) -> Result<()> {
+    let mut cmd = Command::new("reboot");
+    if let Some(a) = arg {
+        cmd.arg(a);
+    }
+    let status = cmd
+        .status()
+        .map_err(|e| OtaError::Bootloader(format!("running reboot: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(OtaError::Bootloader(format!("reboot exited with {status}")))
+    }
+}
+
+impl Bootloader for PiFirmware {
+    fn status(&self) -> Result<BootStatus> {
+        read_status(&self.device_tree)
+    }
+    fn reboot_tryboot(&self) -> Result<()> {
+        run_reboot(Some("0 tryboot"))
+    }
+    fn reboot(&self) -> Result<()> {
+        run_reboot(None)
+    }
+}
+
+/// The firmware's behaviour over plain files, for the QEMU test image and tests,
+/// where no Pi firmware can run. This is the one stand-in in the crate: `status`
+/// reads the same big-endian cells the Pi exposes, reboots only record a request,
+/// and [`FileBootloader::simulate_boot`] plays the firmware's part at the next boot.
+#[derive(Clone, Debug)]
+pub struct FileBootloader {
+    pub dir: PathBuf,
+}
+
+const REQUEST: &str = "reboot-request";
+
+impl FileBootloader {
+    /// A machine that last booted `partition` normally.
+    pub fn new(dir: PathBuf, partition: u32) -> Result<FileBootloader> {
+        std::fs::create_dir_all(&dir).map_err(OtaError::io(format!("create {}", dir.display())))?;
+        let b = FileBootloader { dir };
+        b.set(false, partition)?;
+        Ok(b)
+    }
+
+    fn set(&self, tryboot: bool, partition: u32) -> Result<()> {
+        let w = |name: &str, v: u32| {
+            let p = self.dir.join(name);
+            std::fs::write(&p, v.to_be_bytes())
+                .map_err(OtaError::io(format!("write {}", p.display())))
+        };
+        w("tryboot", u32::from(tryboot))?;
+        w("partition", partition)
+    }
+
+    fn request(&self, what: &str) -> Result<()> {
+        let p = self.dir.join(REQUEST);
+        std::fs::write(&p, what).map_err(OtaError::io(format!("write {}", p.display())))
+    }
+
+    /// Boots as the firmware would: a pending `tryboot` request boots `[tryboot]`
+    /// once, anything else (including a power cut) boots `[all]`.
+    pub fn simulate_boot(&self, autoboot: &Path) -> Result<BootStatus> {
+        let a = Autoboot::read(autoboot)?;
+        let p = self.dir.join(REQUEST);
+        let tryboot = std::fs::read_to_string(&p)
+            .map(|s| s == "tryboot")
+            .unwrap_or(false);
+        let _ = std::fs::remove_file(&p);
+        let status = BootStatus {
+            tryboot,
+            partition: if tryboot { a.tryboot } else { a.normal },
+        };
+        self.set(status.tryboot, status.partition)?;
+        Ok(status)
+    }
+}
+
+impl Bootloader for FileBootloader {
+    fn status(&self) -> Result<BootStatus> {
+        read_status(&self.dir)
+    }
+    fn reboot_tryboot(&self) -> Result<()> {
+        self.request("tryboot")
+    }
+    fn reboot(&self) -> Result<()> {
+        self.request("normal")
+    }
+}

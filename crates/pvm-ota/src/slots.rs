@@ -1,0 +1,213 @@
+//! The A/B layout and the firmware's `autoboot.txt`.
+//!
+//! p1 is a small FAT partition holding only `autoboot.txt`; p2/p3 are the boot
+//! partitions of slots A/B, p4/p5 their read-only root filesystems, p6 data. The
+//! firmware boots `[all] boot_partition` normally and `[tryboot] boot_partition`
+//! once after `reboot '0 tryboot'`.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+
+use crate::bundle::{HashingReader, CHUNK};
+use crate::error::{OtaError, Result};
+use crate::fsutil::atomic_write;
+
+/// The two boot partition numbers the firmware can be told to use.
+pub const BOOT_PARTITIONS: [u32; 2] = [2, 3];
+
+/// What `autoboot.txt` says: the normal boot partition and the one-shot trial one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Autoboot {
+    pub normal: u32,
+    pub tryboot: u32,
+}
+
+impl Autoboot {
+    pub fn render(&self) -> String {
+        format!(
+            "[all]\ntryboot_a_b=1\nboot_partition={}\n[tryboot]\nboot_partition={}\n",
+            self.normal, self.tryboot
+        )
+    }
+
+    /// Strict parse: both sections, `tryboot_a_b=1`, and partitions that are boot slots.
+    pub fn parse(text: &str) -> Result<Autoboot> {
+        let mut section = "";
+        let (mut normal, mut tryboot, mut ab) = (None, None, false);
+        for raw in text.lines() {
+            let line = raw.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            if line.starts_with('[') {
+                section = match line {
+                    "[all]" => "all",
+                    "[tryboot]" => "tryboot",
+                    other => return Err(OtaError::Autoboot(format!("unexpected section {other}"))),
+                };
+                continue;
+            }
+            let (k, v) = line
+                .split_once('=')
+                .ok_or_else(|| OtaError::Autoboot(format!("unreadable line {line:?}")))?;
+            match (section, k.trim(), v.trim()) {
+                ("all", "tryboot_a_b", "1") => ab = true,
+                (s, "boot_partition", v) => {
+                    let n: u32 = v
+                        .parse()
+                        .map_err(|_| OtaError::Autoboot(format!("boot_partition={v}")))?;
+                    if !BOOT_PARTITIONS.contains(&n) {
+                        return Err(OtaError::Autoboot(format!("{n} is not a boot slot")));
+                    }
+                    match s {
+                        "all" => normal = Some(n),
+                        "tryboot" => tryboot = Some(n),
+                        _ => {
+                            return Err(OtaError::Autoboot(
+                                "boot_partition outside a section".into(),
+                            ))
+                        }
+                    }
+                }
+                (_, k, v) => return Err(OtaError::Autoboot(format!("unexpected {k}={v}"))),
+            }
+        }
+        match (ab, normal, tryboot) {
+            (true, Some(normal), Some(tryboot)) => Ok(Autoboot { normal, tryboot }),
+            _ => Err(OtaError::Autoboot(
+                "needs [all] tryboot_a_b=1 and boot_partition, and [tryboot] boot_partition".into(),
+            )),
+        }
+    }
+
+    pub fn read(path: &Path) -> Result<Autoboot> {
+        let text = std::fs::read_to_string(path)
+            .map_err(OtaError::io(format!("read {}", path.display())))?;
+        Autoboot::parse(&text)
+    }
+
+    /// Written so the firmware sees the old file or the new one, never half of one.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        atomic_write(path, self.render().as_bytes())
+    }
+}
+
+/// The devices (or stand-in files) of one slot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Slot {
+    /// The partition number the firmware knows this slot's boot partition by.
+    pub boot_partition: u32,
+    pub boot: PathBuf,
+    pub system: PathBuf,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotLayout {
+    /// `autoboot.txt` on the mounted p1.
+    pub autoboot: PathBuf,
+    pub slots: [Slot; 2],
+}
+
+impl SlotLayout {
+    /// The SD card layout of the image: `disk` is e.g. `/dev/mmcblk0`.
+    pub fn raspberry_pi(autoboot: PathBuf, disk: &str) -> SlotLayout {
+        let part = |n: u32| PathBuf::from(format!("{disk}p{n}"));
+        SlotLayout {
+            autoboot,
+            slots: [
+                Slot {
+                    boot_partition: 2,
+                    boot: part(2),
+                    system: part(4),
+                },
+                Slot {
+                    boot_partition: 3,
+                    boot: part(3),
+                    system: part(5),
+                },
+            ],
+        }
+    }
+
+    pub fn slot(&self, boot_partition: u32) -> Result<&Slot> {
+        self.slots
+            .iter()
+            .find(|s| s.boot_partition == boot_partition)
+            .ok_or_else(|| {
+                OtaError::Autoboot(format!("no slot with boot partition {boot_partition}"))
+            })
+    }
+
+    pub fn other(&self, boot_partition: u32) -> Result<&Slot> {
+        self.slot(boot_partition)?;
+        self.slots
+            .iter()
+            .find(|s| s.boot_partition != boot_partition)
+            .ok_or_else(|| OtaError::Autoboot("layout has one slot".into()))
+    }
+}
+
+/// Streams `src` into the device at `dest` from offset 0, returning the SHA-256 of
+/// what was written. Never creates or truncates: a block device can be neither.
+pub(crate) fn write_image(
+    dest: &Path,
+    size: u64,
+    src: &mut dyn Read,
+    progress: &mut dyn FnMut(u64),
+) -> Result<String> {
+    let err = |what: &str| OtaError::io(format!("{what} {}", dest.display()));
+    let mut f = OpenOptions::new()
+        .write(true)
+        .open(dest)
+        .map_err(err("open"))?;
+    let meta = f.metadata().map_err(err("stat"))?;
+    if meta.file_type().is_block_device() {
+        let capacity = f.seek(SeekFrom::End(0)).map_err(err("size"))?;
+        if capacity < size {
+            return Err(OtaError::Slot {
+                path: dest.to_path_buf(),
+                reason: format!("{size} bytes do not fit in {capacity}"),
+            });
+        }
+    }
+    f.seek(SeekFrom::Start(0)).map_err(err("seek"))?;
+    let mut hr = HashingReader::new(src.take(size));
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = hr.read(&mut buf).map_err(err("read payload for"))?;
+        if n == 0 {
+            break;
+        }
+        f.write_all(&buf[..n]).map_err(err("write"))?;
+        progress(n as u64);
+    }
+    f.sync_all().map_err(err("fsync"))?;
+    // Drop the cached pages so the re-read below comes from the medium, not memory.
+    let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
+    let (n, digest) = hr.finish();
+    if n != size {
+        return Err(OtaError::Truncated(format!(
+            "{} got {n} of {size} bytes",
+            dest.display()
+        )));
+    }
+    Ok(digest)
+}
+
+/// SHA-256 of the first `size` bytes at `path`, read back from the medium.
+pub fn read_back(path: &Path, size: u64) -> Result<String> {
+    let f = File::open(path).map_err(OtaError::io(format!("open {}", path.display())))?;
+    let mut hr = HashingReader::new(f.take(size));
+    std::io::copy(&mut hr, &mut std::io::sink())
+        .map_err(OtaError::io(format!("read back {}", path.display())))?;
+    let (n, digest) = hr.finish();
+    if n != size {
+        return Err(OtaError::Slot {
+            path: path.to_path_buf(),
+            reason: format!("read back {n} of {size} bytes"),
+        });
+    }
+    Ok(digest)
+}
