@@ -28,6 +28,7 @@ pub fn test_config(data_dir: &Path) -> NodeConfig {
     c.mdns.enabled = false;
     c.time.ntp_servers.clear();
     c.gpio.enabled = false;
+    c.cast.enabled = false;
     c
 }
 
