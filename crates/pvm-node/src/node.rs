@@ -72,6 +72,15 @@ impl RunningNode {
 
 /// Starts everything and returns once the node is serving.
 pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
+    start_with_auth(config, AuthConfig::default()).await
+}
+
+/// [`start`] with other account settings: the end-to-end tests use a cheap password hash,
+/// since an unoptimised argon2 at the production cost takes seconds per login.
+pub async fn start_with_auth(
+    config: NodeConfig,
+    auth_config: AuthConfig,
+) -> Result<RunningNode, NodeError> {
     let started_at = Instant::now();
     std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::DataDir {
         path: config.data_dir.clone(),
@@ -88,7 +97,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let auth = Arc::new(AuthService::open(
         &config.data_dir,
         Arc::new(SystemClock),
-        AuthConfig::default(),
+        auth_config,
     )?);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

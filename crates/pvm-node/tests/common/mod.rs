@@ -5,8 +5,9 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of these helpers.
 
+use pvm_node::auth::{AuthConfig, HashCost};
 use pvm_node::config::NodeConfig;
-use pvm_node::node::{self, RunningNode};
+use pvm_node::node::{self, NodeError, RunningNode};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -32,6 +33,25 @@ pub fn test_config(data_dir: &Path) -> NodeConfig {
     c
 }
 
+/// Account settings for tests: everything as in production except the password hash cost,
+/// because argon2 at 19 MiB without optimisation takes seconds per login on this machine.
+/// Sessions, roles and the login rate limit are the production ones.
+pub fn test_auth() -> AuthConfig {
+    AuthConfig {
+        hash_cost: HashCost {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        },
+        ..AuthConfig::default()
+    }
+}
+
+/// Starts a node the way the binary does, with [`test_auth`].
+pub async fn start_node(config: NodeConfig) -> Result<RunningNode, NodeError> {
+    node::start_with_auth(config, test_auth()).await
+}
+
 /// A running node and the directory it keeps its data in.
 pub struct TestNode {
     pub node: Option<RunningNode>,
@@ -49,7 +69,7 @@ impl TestNode {
 
     /// Starts a node on `dir` with `config` (whose `data_dir` should be inside `dir`).
     pub async fn start_with(dir: tempfile::TempDir, config: NodeConfig) -> TestNode {
-        let node = node::start(config).await.expect("node starts");
+        let node = start_node(config).await.expect("node starts");
         let base = format!("http://{}", node.addr);
         TestNode {
             node: Some(node),
@@ -136,7 +156,7 @@ impl TestNode {
     pub async fn restart(&mut self) {
         self.stop().await;
         let config = test_config(self.dir.path());
-        let node = node::start(config).await.expect("node restarts");
+        let node = start_node(config).await.expect("node restarts");
         self.base = format!("http://{}", node.addr);
         self.node = Some(node);
     }
