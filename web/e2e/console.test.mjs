@@ -30,8 +30,25 @@ after(async () => {
 
 const shot = (page, name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: false });
 
-test('a night at the venue, through the console and a display page', async (t) => {
+test('a night at the venue, through the console and a display page', async (t0) => {
+  // Each step builds on the one before: after a failure the rest are skipped, not piled up.
+  let broken = false;
+  const t = {
+    test: (name, fn) =>
+      t0.test(name, async (st) => {
+        if (broken) return st.skip('an earlier step failed');
+        try {
+          await fn(st);
+        } catch (e) {
+          broken = true;
+          await console_?.screenshot({ path: join(shots, 'failure-console.png') }).catch(() => {});
+          await display?.screenshot({ path: join(shots, 'failure-display.png') }).catch(() => {});
+          throw e;
+        }
+      }),
+  };
   phone = await browser.newContext(PHONE);
+  phone.setDefaultTimeout(10_000);
   console_ = await phone.newPage();
   const errors = [];
   console_.on('pageerror', (e) => errors.push(String(e)));
@@ -57,7 +74,7 @@ test('a night at the venue, through the console and a display page', async (t) =
 
   await t.test('a refused action shows the node\'s own message', async () => {
     await console_.getByRole('button', { name: 'New tournament' }).click();
-    await console_.getByLabel('Name').fill('Bad');
+    await console_.getByLabel('Name', { exact: true }).fill('Bad');
     await console_.getByLabel('Buy-in').fill('10');
     await console_.getByLabel('Fee').fill('20');
     await console_.getByRole('button', { name: 'Create tournament' }).click();
@@ -68,7 +85,7 @@ test('a night at the venue, through the console and a display page', async (t) =
   });
 
   await t.test('a tournament is created from a template', async () => {
-    await console_.getByLabel('Name').fill('Friday Turbo');
+    await console_.getByLabel('Name', { exact: true }).fill('Friday Turbo');
     await console_.getByLabel('Structure template').selectOption('turbo');
     await console_.getByLabel('Buy-in').fill('50');
     await console_.getByLabel('Fee').fill('5');
@@ -82,11 +99,22 @@ test('a night at the venue, through the console and a display page', async (t) =
   await t.test('a clock screen is saved on the displays page', async () => {
     await console_.goto(`${node.url}/#/displays`);
     await console_.getByLabel('Screen name').fill('Main clock');
-    await console_.getByLabel('Shows', { exact: true }).last().selectOption('tournament_clock');
+    await console_.locator('select[name=screen_kind]').selectOption('tournament_clock');
     await console_.getByRole('button', { name: 'Save screen' }).click();
     const open = console_.getByTestId('open-screen').first();
     await open.waitFor();
     screenId = /\/display\/([0-9a-f-]{36})/.exec(await open.getAttribute('href'))[1];
+  });
+
+  await t.test('new players register through the quick search (the node starts no clock without entries)', async () => {
+    await console_.goto(`${node.url}/#/t/${tournamentId}/players`);
+    for (const name of ['Ann Walsh', 'Brian Dunne', 'Ciara Byrne']) {
+      await console_.getByLabel('Find or add a player').fill(name);
+      await console_.getByRole('button', { name: `Register new player “${name}”` }).click();
+      await console_.getByTestId('entry').filter({ hasText: name }).waitFor();
+    }
+    await console_.getByRole('button', { name: 'Playing (3)' }).waitFor();
+    await shot(console_, 'phone-players');
   });
 
   await t.test('starting the clock shows it running on a display in another browser', async () => {
@@ -95,6 +123,7 @@ test('a night at the venue, through the console and a display page', async (t) =
     await console_.getByRole('button', { name: 'Pause' }).waitFor();
 
     tv = await browser.newContext(TV);
+    tv.setDefaultTimeout(10_000);
     display = await tv.newPage();
     await display.goto(`${node.url}/display/${screenId}`);
     const clock = display.getByTestId('clock');
@@ -125,17 +154,9 @@ test('a night at the venue, through the console and a display page', async (t) =
     await display.locator('[data-testid="clock"][data-status="running"]').waitFor();
   });
 
-  await t.test('players register, one busts (and the bust is undone and redone), payouts follow', async () => {
+  await t.test('a player busts (undone and redone), re-enters, and the payouts follow on console and display', async () => {
     await console_.goto(`${node.url}/#/t/${tournamentId}/players`);
-    for (const name of ['Ann Walsh', 'Brian Dunne', 'Ciara Byrne']) {
-      await console_.getByLabel('Find or add a player').fill(name);
-      await console_.getByRole('button', { name: `Register new player “${name}”` }).click();
-      await console_.getByTestId('entry').filter({ hasText: name }).waitFor();
-    }
-    await console_.getByRole('button', { name: 'Playing (3)' }).waitFor();
     await display.getByTestId('players-left').filter({ hasText: '3 / 3' }).waitFor();
-    await shot(console_, 'phone-players');
-
     await console_.getByRole('button', { name: 'Bust Ciara Byrne' }).click();
     await console_.getByRole('button', { name: 'Playing (2)' }).waitFor();
     await display.getByTestId('players-left').filter({ hasText: '2 / 3' }).waitFor();
@@ -182,7 +203,7 @@ test('a night at the venue, through the console and a display page', async (t) =
     await console_.getByRole('region', { name: /Cash table 1/ }).getByText('Open', { exact: true }).waitFor();
 
     const game = console_.getByTestId('game').first();
-    await game.getByLabel('Name').fill('Dara Kelly');
+    await game.getByLabel('Name', { exact: true }).fill('Dara Kelly');
     await game.getByRole('button', { name: 'Add' }).click();
     const entry = console_.getByTestId('wait-entry').filter({ hasText: 'Dara Kelly' });
     await entry.waitFor();
@@ -217,7 +238,9 @@ test('a night at the venue, through the console and a display page', async (t) =
       await console_.waitForTimeout(150);
       await shot(console_, `phone-${name}`);
     }
-    const tablet = await browser.newContext(TABLET);
+    // Same session as the phone: a second device of the same floor manager.
+    const tablet = await browser.newContext({ ...TABLET, storageState: await phone.storageState() });
+    tablet.setDefaultTimeout(10_000);
     const page = await tablet.newPage();
     await page.goto(`${node.url}/#/t/${tournamentId}/players`);
     await page.getByTestId('entry').first().waitFor();
