@@ -91,7 +91,8 @@ export class Live {
   private open(): void {
     if (this.stopped) return;
     const proto = location.protocol === 'https:' ? 'wss' : 'ws';
-    const params = new URLSearchParams({ topics: [...this.topics].join(',') });
+    const asked = new Set(this.topics);
+    const params = new URLSearchParams({ topics: [...asked].join(',') });
     const resuming = this.everLive && this.seq > 0;
     if (resuming) params.set('since', String(this.seq));
     const ws = new WebSocket(`${proto}://${location.host}/api/v1/ws?${params}`);
@@ -99,6 +100,9 @@ export class Live {
     this.handlers.state?.(this.everLive ? 'reconnecting' : 'connecting', { attempt: this.attempt });
     ws.onopen = () => {
       this.lastHeard = Date.now();
+      // Topics added while the socket was connecting were not in its URL.
+      const late = [...this.topics].filter((t) => !asked.has(t));
+      if (late.length) this.send({ type: 'subscribe', topics: late });
       this.send({ type: 'ping', client_time_ms: Date.now() });
     };
     ws.onmessage = (ev) => {
