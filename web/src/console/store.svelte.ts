@@ -10,6 +10,8 @@ export interface Toast {
   text: string;
 }
 
+const LOST = 'Connection to the node lost.';
+
 class Store {
   user: { username: string; display_name: string; role: string } | null = $state(null);
   topics: Record<string, unknown> = $state({});
@@ -31,9 +33,10 @@ class Store {
         const was = this.link;
         this.link = s;
         if (s === 'live' && detail.resumedFrom !== undefined && was !== 'live') {
+          this.toasts = this.toasts.filter((t) => !t.text.startsWith(LOST));
           this.toast('info', `Reconnected: resumed after update #${detail.resumedFrom}.`);
         } else if (s === 'reconnecting' && was === 'live') {
-          this.toast('error', 'Connection to the node lost. Reconnecting…');
+          this.toast('error', `${LOST} Reconnecting…`);
         }
       },
       error: (m) => this.toast('error', m.message ?? 'The live feed reported an error.'),
@@ -48,8 +51,9 @@ class Store {
 
   toast(kind: Toast['kind'], text: string): void {
     const id = this.nextToast++;
-    this.toasts.push({ id, kind, text });
-    setTimeout(() => this.dismiss(id), kind === 'error' ? 8000 : 4000);
+    // Keep the newest few: a run of confirmations must not cover the page.
+    this.toasts = [...this.toasts.filter((t) => t.kind === 'error').slice(-2), ...this.toasts.filter((t) => t.kind !== 'error').slice(-1), { id, kind, text }];
+    setTimeout(() => this.dismiss(id), kind === 'error' ? 8000 : 2500);
   }
 
   dismiss(id: number): void {
