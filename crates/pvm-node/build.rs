@@ -25,7 +25,11 @@ fn main() {
 
     let mut code = String::from("pub static ASSETS: &[(&str, &[u8])] = &[\n");
     for (url, path) in &files {
-        let _ = writeln!(code, "    ({url:?}, include_bytes!({:?})),", path.display().to_string());
+        let _ = writeln!(
+            code,
+            "    ({url:?}, include_bytes!({:?})),",
+            path.display().to_string()
+        );
     }
     code.push_str("];\n");
     let out = PathBuf::from(env::var_os("OUT_DIR").unwrap_or_default()).join("web_assets.rs");

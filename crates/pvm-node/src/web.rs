@@ -115,7 +115,10 @@ mod tests {
 
     #[test]
     fn content_types_cover_what_vite_emits() {
-        assert_eq!(content_type("/assets/a.js"), "text/javascript; charset=utf-8");
+        assert_eq!(
+            content_type("/assets/a.js"),
+            "text/javascript; charset=utf-8"
+        );
         assert_eq!(content_type("/assets/a.css"), "text/css; charset=utf-8");
         assert_eq!(content_type("/index.html"), "text/html; charset=utf-8");
         assert_eq!(content_type("/x.unknown"), "application/octet-stream");
