@@ -53,6 +53,18 @@ test('a night at the venue, through the console and a display page', async (t0) 
   const errors = [];
   console_.on('pageerror', (e) => errors.push(String(e)));
 
+  await t.test('before setup, the HDMI display page shows the console address and the setup code', async () => {
+    const kiosk = await browser.newContext(TV);
+    const page = await kiosk.newPage();
+    await page.goto(`${node.url}/display/hdmi`);
+    await page.locator('.code').waitFor({ timeout: 10_000 });
+    const code = node.setupCode();
+    assert.ok(code);
+    assert.equal((await page.locator('.code').innerText()).replace(/\W/g, ''), code.replace(/\W/g, ''));
+    await shot(page, 'tv-display-setup');
+    await kiosk.close();
+  });
+
   await t.test('first-run setup with the code from the node creates the admin and names the venue', async () => {
     const code = node.setupCode();
     assert.ok(code, `no setup code printed:\n${node.output}`);
@@ -65,7 +77,8 @@ test('a night at the venue, through the console and a display page', async (t0) 
     await console_.getByLabel('Time zone').selectOption('Europe/Dublin');
     await shot(console_, 'phone-setup');
     await console_.getByRole('button', { name: 'Create admin and start' }).click();
-    await console_.getByRole('heading', { name: 'Tournaments' }).waitFor();
+    // Password hashing (Argon2) in a debug build on a busy 2-core machine takes seconds.
+    await console_.getByRole('heading', { name: 'Tournaments' }).waitFor({ timeout: 45_000 });
     await console_.getByText('Live', { exact: true }).waitFor();
     const venue = await (await fetch(`${node.url}/api/v1/venue`)).json();
     assert.equal(venue.name, 'Green Baize Club');
