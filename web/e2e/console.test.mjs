@@ -224,6 +224,22 @@ test('a night at the venue, through the console and a display page', async (t0) 
     await entry.getByTestId('call-timer').waitFor();
     assert.match(await entry.getByTestId('call-timer').innerText(), /Called · [45]:\d\d/);
     await shot(console_, 'phone-cash');
+
+    // The waiting-list screen on a TV shows the called player by the privacy setting's name.
+    const listScreen = await console_.evaluate(async () => {
+      const r = await fetch('/api/v1/screens', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'Waiting list', kind: { type: 'waiting_list', games: [] } }),
+      });
+      return (await r.json()).created_id;
+    });
+    const board = await tv.newPage();
+    await board.goto(`${node.url}/display/${listScreen}`);
+    await board.getByTestId('waiting-list').getByText('Dara K.').waitFor();
+    await shot(board, 'tv-display-waiting-list');
+    await board.close();
+
     await entry.getByRole('button', { name: 'Seat' }).click();
     await entry.waitFor({ state: 'detached' });
     const table = await console_.getByRole('region', { name: /Cash table 1/ }).innerText();
