@@ -190,6 +190,17 @@ test('a night at the venue, through the console and a display page', async (t0) 
     const payouts = await console_.getByTestId('payouts').innerText();
     assert.match(payouts, /1st\s+€180/, payouts);
     await shot(console_, 'phone-payouts');
+
+    // The deal calculator prices an ICM deal for the three left from their chip counts.
+    const deal = console_.getByRole('region', { name: 'Deal calculator' });
+    await deal.getByRole('radio', { name: 'ICM' }).click();
+    for (const [name, chips] of [['Ann Walsh', '30000'], ['Brian Dunne', '20000'], ['Ciara Byrne', '10000']]) {
+      await deal.getByLabel(`${name} chips`).fill(chips);
+    }
+    await deal.getByRole('button', { name: 'Calculate' }).click();
+    await deal.getByRole('button', { name: 'Record this deal' }).waitFor();
+    // One paid place: ICM equity is the chip share of €180.
+    assert.match(await deal.innerText(), /Ann Walsh\s+30,000\s+€90\b/);
   });
 
   await t.test('seating: a table is added and the players drawn into it', async () => {
