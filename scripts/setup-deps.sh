@@ -5,9 +5,14 @@ set -euo pipefail
 
 # Debian packages, by purpose:
 #   chrony       a real NTP server for the SNTP tests (pvm-node timesync)
+#   minisign     the reference CLI the OTA tests cross-check signatures with
+#   chromium     headless browser for the web console's end-to-end tests
+#   nodejs, npm  building the web console; the castv2 stand-in Chromecast
 #   pkg-config   for -sys crates
 #   sqlite3      to inspect event logs by hand (not needed by the build: SQLite is bundled)
-packages=(chrony pkg-config sqlite3)
+packages=(chrony minisign chromium pkg-config sqlite3)
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 if [[ -n "${PVM_EXTRA_PACKAGES:-}" ]]; then
   read -r -a extra <<<"$PVM_EXTRA_PACKAGES"
   packages+=("${extra[@]}")
@@ -27,4 +32,16 @@ if ((${#missing[@]})); then
 fi
 
 # chronyd from the package may try to start as a service; the tests run their own on loopback.
-command -v chronyd >/dev/null || { echo "setup: chronyd still missing" >&2; exit 1; }
+for tool in chronyd minisign chromium node npm; do
+  command -v "$tool" >/dev/null || { echo "setup: $tool is still missing" >&2; exit 1; }
+done
+
+# npm packages: the web console's toolchain and the stand-in Chromecast (npm `castv2`).
+here="$(cd "$(dirname "$0")/.." && pwd)"
+for dir in web crates/pvm-cast/tests/fake-chromecast; do
+  if [[ ! -d "$here/$dir/node_modules" || "$here/$dir/package-lock.json" -nt "$here/$dir/node_modules" ]]; then
+    echo "setup: npm ci in $dir"
+    (cd "$here/$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    touch "$here/$dir/node_modules"
+  fi
+done

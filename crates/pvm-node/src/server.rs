@@ -23,9 +23,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", axum::routing::get(metrics))
         .route(
             "/cast/receiver.html",
-            axum::routing::get(|| async {
-                axum::response::Html(pvm_cast::RECEIVER_HTML)
-            }),
+            axum::routing::get(|| async { axum::response::Html(pvm_cast::RECEIVER_HTML) }),
         )
         .fallback(crate::web::serve)
         .layer(middleware::from_fn_with_state(

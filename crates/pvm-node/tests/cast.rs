@@ -3,10 +3,10 @@
 //! implementation) as a LAUNCH plus the display page's URL, and the device's state shows in the
 //! API and the metrics.
 
-mod common;
 #[allow(dead_code)]
 #[path = "../../pvm-cast/tests/common/mod.rs"]
 mod cast_common;
+mod common;
 
 use cast_common::{is_received, FakeDevices, RECEIVER_NS};
 use common::{config, create_tournament, test_config, TestNode};

@@ -55,7 +55,8 @@ pub struct FakeDevices {
 impl FakeDevices {
     pub async fn spawn() -> Self {
         // Relative to the crate being tested, so pvm-node's tests can share this stand-in device.
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../pvm-cast/tests/fake-chromecast");
+        let dir =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../pvm-cast/tests/fake-chromecast");
         assert!(
             dir.join("node_modules/castv2").is_dir(),
             "the stand-in Chromecast needs its npm packages: run `npm ci --prefix {}`",
