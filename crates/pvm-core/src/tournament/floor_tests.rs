@@ -361,7 +361,8 @@ fn rp_8_the_per_hand_time_follows_the_config_and_never_eats_into_the_next_level(
         Some(2),
         "level 1 ran out; level 2 is whole"
     );
-    assert_eq!(view.remaining_ms, view.elapsed_ms + view.remaining_ms);
+    assert_eq!(view.elapsed_ms, 0);
+    assert_eq!(view.remaining_ms, n.level_minutes(2) * MINUTE_MS);
 }
 
 #[test]

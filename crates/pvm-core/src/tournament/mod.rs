@@ -207,8 +207,8 @@ pub enum TournamentCommand {
         table_id: TableId,
         seat: u8,
     },
-    /// A hand finished at this table: the button moves on; in hand-for-hand the clock loses
-    /// its per-hand time once per hand (report it from one table).
+    /// A hand finished at this table: the button moves on. In hand-for-hand every table reports
+    /// its hand; once all tables in play have, the clock loses its per-hand time (RP-8).
     HandCompleted {
         table_id: TableId,
     },
