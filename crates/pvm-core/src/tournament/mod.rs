@@ -493,6 +493,15 @@ impl Tournament {
                 is_reentry,
                 bounty,
             } => {
+                // A late entry joins the field below everyone already out: each busted entry
+                // finishes one place lower, so places stay distinct and count the whole field.
+                for e in self.entries.values_mut() {
+                    if e.status == EntryStatus::Busted {
+                        if let Some(p) = e.place.as_mut() {
+                            *p = p.saturating_add(1);
+                        }
+                    }
+                }
                 self.entries.insert(
                     *entry_id,
                     Entry {
