@@ -636,12 +636,27 @@ fn check_state(state: &VenueState, now: Timestamp) -> Result<(), TestCaseError> 
         prop_assert_eq!(payouts.iter().copied().sum::<Money>(), pool.total);
         prop_assert!(payouts.iter().all(|m| m.as_cents() >= 0));
         prop_assert_eq!(pool.total, pool.collected + pool.overlay);
-        // Places handed out are distinct blocks inside the field.
-        let mut places = BTreeSet::new();
-        for e in t.entries.values().filter(|e| e.place.is_some()) {
-            let p = e.place.unwrap_or(0);
-            prop_assert!(p >= 1 && p <= t.entries.len() as u32);
-            places.insert((p, e.shared_places));
+        // Places handed out are blocks inside the field that never overlap: a shared block of
+        // `s` places is held by exactly `s` entries, and no other entry has a place inside it.
+        let mut places = std::collections::BTreeMap::new();
+        for e in t.entries.values() {
+            if let Some(p) = e.place {
+                prop_assert!(p >= 1 && p + e.shared_places - 1 <= t.entries.len() as u32);
+                places.entry((p, e.shared_places)).or_insert(0u32);
+                *places.get_mut(&(p, e.shared_places)).unwrap() += 1;
+            }
+        }
+        let mut next_free = 1;
+        for ((p, shared), holders) in &places {
+            prop_assert_eq!(
+                holders,
+                shared,
+                "place {} is held by {} entries",
+                p,
+                holders
+            );
+            prop_assert!(*p >= next_free, "place {} overlaps the block before it", p);
+            next_free = p + shared;
         }
         let results = t.results(unit);
         if t.status == TournamentStatus::Finished && t.active_count() <= 1 {
@@ -768,9 +783,17 @@ fn run(ops: &[Op], seed: u64) -> Result<Venue, TestCaseError> {
     Ok(v)
 }
 
+/// 48 random nights by default (the suite stays fast); `PROPTEST_CASES=N` runs more.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(48)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 48,
+        cases: cases(),
         max_shrink_iters: 2_000,
         ..ProptestConfig::default()
     })]

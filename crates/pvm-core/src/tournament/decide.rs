@@ -95,10 +95,25 @@ pub fn decide(
                 }
                 // The players may have been reseated since the undo: record where they sit now,
                 // so the redo frees those seats and a later undo returns them there.
+                // Entries registered since the undo push the places down: the group takes the
+                // places at the bottom of the players now left, in the same order.
                 let mut group = g.clone();
+                let k = group.busts.len() as u32;
+                let first = t.active_count().saturating_sub(k) + 1;
+                let old_first = group.busts.iter().map(|b| b.place).min().unwrap_or(first);
                 for b in &mut group.busts {
                     b.seat = t.floor.seat_of(b.entry_id);
+                    b.place = b.place - old_first + first;
                 }
+                let busted: std::collections::BTreeSet<EntryId> =
+                    group.busts.iter().map(|b| b.entry_id).collect();
+                group.winner = if t.active_count().saturating_sub(k) == 1 {
+                    t.active_entries()
+                        .find(|e| !busted.contains(&e.id))
+                        .map(|e| e.id)
+                } else {
+                    None
+                };
                 Ok(vec![TournamentEvent::BustRedone { group }])
             }
             None => Err(DomainError::refused("there is no undone bust to redo")),

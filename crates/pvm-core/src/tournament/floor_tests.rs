@@ -361,7 +361,8 @@ fn rp_8_the_per_hand_time_follows_the_config_and_never_eats_into_the_next_level(
         Some(2),
         "level 1 ran out; level 2 is whole"
     );
-    assert_eq!(view.remaining_ms, view.elapsed_ms + view.remaining_ms);
+    assert_eq!(view.elapsed_ms, 0);
+    assert_eq!(view.remaining_ms, n.level_minutes(2) * MINUTE_MS);
 }
 
 #[test]
@@ -806,4 +807,41 @@ fn a_deal_keeps_the_rounding_unit_it_was_priced_with() {
     n.t(TournamentCommand::UndoBust).unwrap();
     n.t(TournamentCommand::UndoBust).unwrap();
     assert_eq!(n.tour().entries[&es[5]].status, EntryStatus::Active);
+}
+
+#[test]
+fn late_entries_push_earlier_busts_down_so_every_place_is_held_once() {
+    let mut n = Night::standard();
+    let es = n.field(3);
+    n.t(TournamentCommand::StartClock).unwrap();
+    n.bust(es[0]).unwrap();
+    assert_eq!(n.tour().entries[&es[0]].place, Some(3));
+    // Two late entries (one of them Player 00 re-entering) join a field of three.
+    let p0 = n.tour().entries[&es[0]].player_id;
+    let again = n.register(p0);
+    let late = n.player("Late Larry");
+    let larry = n.register(late);
+    assert_eq!(
+        n.tour().entries[&es[0]].place,
+        Some(5),
+        "5 entries, out first"
+    );
+    n.bust(larry).unwrap();
+    assert_eq!(n.tour().entries[&larry].place, Some(4));
+    n.t(TournamentCommand::UndoBust).unwrap();
+    let later = n.player("Later Lou");
+    n.register(later);
+    n.t(TournamentCommand::RedoBust).unwrap();
+    n.bust(again).unwrap();
+    n.bust(es[1]).unwrap();
+    n.bust(es[2]).unwrap();
+    let mut places: Vec<u32> = n
+        .tour()
+        .entries
+        .values()
+        .map(|e| e.place.unwrap())
+        .collect();
+    places.sort_unstable();
+    assert_eq!(places, vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(n.tour().status, TournamentStatus::Finished);
 }

@@ -207,8 +207,8 @@ pub enum TournamentCommand {
         table_id: TableId,
         seat: u8,
     },
-    /// A hand finished at this table: the button moves on; in hand-for-hand the clock loses
-    /// its per-hand time once per hand (report it from one table).
+    /// A hand finished at this table: the button moves on. In hand-for-hand every table reports
+    /// its hand; once all tables in play have, the clock loses its per-hand time (RP-8).
     HandCompleted {
         table_id: TableId,
     },
@@ -493,6 +493,15 @@ impl Tournament {
                 is_reentry,
                 bounty,
             } => {
+                // A late entry joins the field below everyone already out: each busted entry
+                // finishes one place lower, so places stay distinct and count the whole field.
+                for e in self.entries.values_mut() {
+                    if e.status == EntryStatus::Busted {
+                        if let Some(p) = e.place.as_mut() {
+                            *p = p.saturating_add(1);
+                        }
+                    }
+                }
                 self.entries.insert(
                     *entry_id,
                     Entry {
