@@ -3,7 +3,6 @@
 //! implementation) as a LAUNCH plus the display page's URL, and the device's state shows in the
 //! API and the metrics.
 
-#[allow(dead_code)]
 #[path = "../../pvm-cast/tests/common/mod.rs"]
 mod cast_common;
 mod common;
