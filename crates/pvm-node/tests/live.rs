@@ -521,3 +521,51 @@ async fn a_client_that_never_reads_is_dropped_while_others_keep_receiving() {
     .await;
     assert!(drained.is_ok(), "the slow client's connection never ended");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_numbers_reach_signed_in_staff_but_never_public_screens() {
+    let node = TestNode::start().await;
+    let admin = node.setup_admin().await;
+    let game = admin
+        .post(
+            "/api/v1/cash/games",
+            json!({"game": "NLH", "small_blind": 100, "big_blind": 300}),
+        )
+        .await
+        .created();
+    admin
+        .post(
+            "/api/v1/cash/waitlist",
+            json!({"game_id": game, "name": "Ana", "phone": "+353 87 555 0101"}),
+        )
+        .await
+        .ok();
+
+    let mut public = connect(&node, "topics=cash").await;
+    let seen = until(&mut public, |v| v["type"] == "snapshot").await;
+    let text = serde_json::to_string(&seen).unwrap();
+    assert!(text.contains("Ana"), "{text}");
+    assert!(
+        !text.contains("555 0101"),
+        "a public screen got a phone number: {text}"
+    );
+
+    let url = format!(
+        "{}/api/v1/ws?topics=cash",
+        node.base.replace("http://", "ws://")
+    );
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+            .unwrap();
+    let bearer = format!("Bearer {}", admin.token.clone().unwrap());
+    request
+        .headers_mut()
+        .insert("authorization", bearer.parse().unwrap());
+    let (mut staff, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let seen = until(&mut staff, |v| v["type"] == "snapshot").await;
+    let text = serde_json::to_string(&seen).unwrap();
+    assert!(
+        text.contains("555 0101"),
+        "staff should see the phone: {text}"
+    );
+}

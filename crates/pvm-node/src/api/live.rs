@@ -107,7 +107,7 @@ impl Topic {
     }
 
     /// The topic's current data, as the REST API would answer it.
-    fn data(&self, s: &AppState, state: &VenueState, local: bool) -> Value {
+    fn data(&self, s: &AppState, state: &VenueState, local: Viewer) -> Value {
         let now = wall_now();
         let v = match self {
             Topic::Venue => serde_json::to_value(&state.settings),
@@ -132,16 +132,26 @@ impl Topic {
                 None => Ok(Value::Null),
             },
             Topic::Cash => Ok(json!({
-                "state": state.cash,
+                "state": if local.staff {
+                    serde_json::to_value(&state.cash).unwrap_or(Value::Null)
+                } else {
+                    without_phones(serde_json::to_value(&state.cash).unwrap_or(Value::Null))
+                },
                 "board": pvm_core::cash::board(&state.cash, now),
             })),
             Topic::Displays => serde_json::to_value(&state.displays),
-            Topic::Display(id) => {
-                serde_json::to_value(views::display_view(state, *id, now, &s.setup_info(local)))
-            }
-            Topic::Screen(id) => {
-                serde_json::to_value(views::screen_view(state, *id, now, &s.setup_info(local)))
-            }
+            Topic::Display(id) => serde_json::to_value(views::display_view(
+                state,
+                *id,
+                now,
+                &s.setup_info(local.local),
+            )),
+            Topic::Screen(id) => serde_json::to_value(views::screen_view(
+                state,
+                *id,
+                now,
+                &s.setup_info(local.local),
+            )),
         };
         v.unwrap_or_else(|e| json!({ "error": e.to_string() }))
     }
@@ -163,7 +173,7 @@ async fn opening(
     s: &AppState,
     topics: &BTreeSet<Topic>,
     since: Option<u64>,
-    local: bool,
+    local: Viewer,
 ) -> Vec<Value> {
     let state = s.engine.state();
     let seq = state.applied;
@@ -177,7 +187,8 @@ async fn opening(
             for c in missed.iter().filter(|c| c.seq <= seq) {
                 let stream = c.event.stream();
                 for t in topics.iter().filter(|t| t.touched_by(&stream)) {
-                    out.push(event_message(t, c));
+                    let m = event_message(t, c);
+                    out.push(if local.staff { m } else { without_phones(m) });
                 }
             }
         }
@@ -209,7 +220,7 @@ fn update_messages(
     s: &AppState,
     topics: &BTreeSet<Topic>,
     update: &Update,
-    local: bool,
+    local: Viewer,
 ) -> Vec<Value> {
     let mut out = Vec::new();
     for t in topics {
@@ -242,12 +253,14 @@ async fn ws_handler(
     State(s): State<AppState>,
     client: ClientIp,
     ApiQuery(q): ApiQuery<LiveQuery>,
+    headers: axum::http::HeaderMap,
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
+    let viewer = viewer(&s, client, &headers);
     let topics = parse_topics(q.topics.as_deref().unwrap_or("")).map_err(ApiError::bad_request)?;
     Ok(ws
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| ws_session(s, socket, topics, q.since, is_local(client)))
+        .on_upgrade(move |socket| ws_session(s, socket, topics, q.since, viewer))
         .into_response())
 }
 
@@ -350,7 +363,7 @@ async fn ws_session(
     socket: WebSocket,
     topics: BTreeSet<Topic>,
     since: Option<u64>,
-    local: bool,
+    local: Viewer,
 ) {
     let _guard = ClientGuard::new(&s);
     let (sink, mut incoming) = socket.split();
@@ -369,7 +382,7 @@ async fn ws_loop(
     incoming: &mut SplitStream<WebSocket>,
     mut topics: BTreeSet<Topic>,
     since: Option<u64>,
-    local: bool,
+    local: Viewer,
 ) -> Gone {
     // Subscribe before the snapshot so nothing committed in between is missed; updates
     // already covered by the snapshot are skipped by their sequence.
@@ -478,7 +491,8 @@ async fn sse_handler(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
     });
-    let stream = sse_stream(s, topics, since, is_local(client));
+    let viewer = viewer(&s, client, &headers);
+    let stream = sse_stream(s, topics, since, viewer);
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
@@ -486,7 +500,7 @@ fn sse_stream(
     s: AppState,
     topics: BTreeSet<Topic>,
     since: Option<u64>,
-    local: bool,
+    local: Viewer,
 ) -> impl Stream<Item = Result<SseEvent, std::convert::Infallible>> {
     // The body stream reads from this queue; a client that stops reading fills it and is
     // dropped (the sender goes away, the stream ends), as on the WebSocket.
@@ -538,7 +552,36 @@ fn to_sse(v: Value) -> Result<SseEvent, std::convert::Infallible> {
     Ok(ev)
 }
 
-/// The HDMI kiosk connects over loopback; only it may see the setup code.
-fn is_local(client: ClientIp) -> bool {
-    client.ip.is_some_and(|ip| ip.is_loopback())
+/// Who is watching: the HDMI kiosk connects over loopback and only it may see the setup
+/// code; only signed-in staff see players' phone numbers on the waiting lists.
+#[derive(Debug, Clone, Copy)]
+pub struct Viewer {
+    local: bool,
+    staff: bool,
+}
+
+fn viewer(s: &AppState, client: ClientIp, headers: &axum::http::HeaderMap) -> Viewer {
+    Viewer {
+        local: client.ip.is_some_and(|ip| ip.is_loopback()),
+        staff: s.auth.session_from_headers(headers).is_some(),
+    }
+}
+
+/// The cash state as a public screen may see it: without phone numbers.
+fn without_phones(mut v: Value) -> Value {
+    match &mut v {
+        Value::Object(map) => {
+            map.remove("phone");
+            for child in map.values_mut() {
+                *child = without_phones(std::mem::take(child));
+            }
+        }
+        Value::Array(items) => {
+            for child in items.iter_mut() {
+                *child = without_phones(std::mem::take(child));
+            }
+        }
+        _ => {}
+    }
+    v
 }
