@@ -13,11 +13,11 @@ cd "$(dirname "$0")/.."
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 
 if [[ -n "${BENCH_QUICK:-}" ]]; then
-    commands_args=(--clients 32 --seconds 3 --entries 50)
+    commands_args=(--seconds 3 --entries 50)
     ws_args=(--clients 200 --updates 10)
     startup_args=(--events 100000 --runs 1)
 else
-    commands_args=(--clients 64 --seconds 10 --entries 200)
+    commands_args=(--seconds 10 --entries 200)
     ws_args=(--clients 1000 --updates 30)
     startup_args=(--events 1000000 --runs 3)
 fi
@@ -44,7 +44,9 @@ run() {
     }
 }
 
-run bench_commands "${commands_args[@]}"
+# Many clients show the throughput; few show the latency of an unsaturated node.
+run bench_commands --clients 64 "${commands_args[@]}"
+run bench_commands --clients 8 "${commands_args[@]}"
 run bench_ws "${ws_args[@]}"
 run bench_startup "${startup_args[@]}"
 
