@@ -130,6 +130,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             started_at,
             time: time.status(),
             live_clients: Default::default(),
+            live_cache: Default::default(),
             console_urls: console_urls.clone(),
         }),
     };
