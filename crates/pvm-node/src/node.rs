@@ -140,6 +140,7 @@ pub async fn start_with_auth(
             started_at,
             time: time.status(),
             live_clients: Default::default(),
+            live_cache: Default::default(),
             console_urls: console_urls.clone(),
             live_client_queue: config.ws.client_queue.max(1),
             cast: cast.as_ref().map(|c| c.statuses()),

@@ -42,6 +42,8 @@ pub struct NodeInfo {
     pub started_at: std::time::Instant,
     pub time: tokio::sync::watch::Receiver<crate::timesync::TimeStatus>,
     pub live_clients: std::sync::atomic::AtomicU64,
+    /// Update messages shared by every live connection (see [`live::RenderCache`]).
+    pub live_cache: live::RenderCache,
     /// `http://pvm.local`, then the node's own addresses.
     pub console_urls: Vec<String>,
     /// Messages queued for one live client before it is dropped as too slow.

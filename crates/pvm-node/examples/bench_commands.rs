@@ -1,0 +1,125 @@
+//! Command throughput and latency over HTTP with durable commits, plus the idle node's memory.
+//!
+//! Starts the real `pvm-node` on loopback, makes the first admin, registers a field of
+//! players, then lets many concurrent keep-alive clients report chip counts as fast as the
+//! node answers (each answer means the command's events are fsynced). Prints commands/s and
+//! the client-side latency percentiles. Bounded: `--seconds` (default 10) after a one-second
+//! warm-up, `--clients` (default 64), `--entries` (default 200).
+//!
+//! `cargo run --release -p pvm-node --example bench_commands -- --clients 64 --seconds 10`
+
+#[path = "support/mod.rs"]
+mod support;
+
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::{ms, percentile, result, NodeProcess};
+
+fn main() {
+    let clients: usize = support::flag("--clients", 64);
+    let seconds: u64 = support::flag("--seconds", 10);
+    let entries: usize = support::flag("--entries", 200);
+    let dir = support::scratch_dir("pvm-bench-commands");
+    let node = NodeProcess::start(dir.path(), support::QUIET_CONFIG, true);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+
+    runtime.block_on(async {
+        let token = support::setup_admin(&node).await;
+        // Idle: set up, nothing connected, nothing happening.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        result("rss_idle", node.rss_kib() as f64 / 1024.0, "MiB", Some(("<=", 20.0)));
+
+        let admin = support::client(&token);
+        let (tournament, entry_ids) =
+            support::tournament_with_entries(&admin, &node.base(), entries).await;
+        let entry_ids = Arc::new(entry_ids);
+
+        let measuring = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for c in 0..clients {
+            let client = support::client(&token);
+            let base = node.base();
+            let tournament = tournament.clone();
+            let entry_ids = entry_ids.clone();
+            let (measuring, stop) = (measuring.clone(), stop.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut samples = Vec::new();
+                let mut n = c;
+                while !stop.load(Ordering::Relaxed) {
+                    let entry = &entry_ids[n % entry_ids.len()];
+                    n += clients;
+                    let url =
+                        format!("{base}/api/v1/tournaments/{tournament}/entries/{entry}/chips");
+                    let sent = Instant::now();
+                    let response = client
+                        .post(&url)
+                        .json(&json!({"chips": 1_000 + n}))
+                        .send()
+                        .await;
+                    let ok = match response {
+                        Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                        Err(_) => false,
+                    };
+                    assert!(ok, "a chip report failed");
+                    if measuring.load(Ordering::Relaxed) {
+                        samples.push(sent.elapsed());
+                    }
+                }
+                samples
+            }));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let commits_before = commits(&admin, &node.base()).await;
+        measuring.store(true, Ordering::Relaxed);
+        let started = Instant::now();
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        measuring.store(false, Ordering::Relaxed);
+        let elapsed = started.elapsed();
+        let commits_after = commits(&admin, &node.base()).await;
+        stop.store(true, Ordering::Relaxed);
+        let mut samples = Vec::new();
+        for t in tasks {
+            samples.extend(t.await.expect("a client task"));
+        }
+        samples.sort();
+        let rate = samples.len() as f64 / elapsed.as_secs_f64();
+        println!(
+            "commands: {} chip reports from {clients} clients in {:.1}s; {:.0} group commits (≈{:.1} commands each)",
+            samples.len(),
+            elapsed.as_secs_f64(),
+            commits_after - commits_before,
+            samples.len() as f64 / (commits_after - commits_before).max(1.0),
+        );
+        // By Little's law latency grows with the number of clients once the node is saturated,
+        // so the script runs this twice: many clients for throughput, few for latency.
+        let name = |figure: &str| format!("{figure}_{clients}c");
+        result(&name("commands_per_s"), rate, "1/s", Some((">=", 2000.0)));
+        result(&name("command_p50"), ms(percentile(&samples, 50.0)), "ms", None);
+        result(&name("command_p99"), ms(percentile(&samples, 99.0)), "ms", Some(("<=", 5.0)));
+        result(&name("command_max"), ms(percentile(&samples, 100.0)), "ms", None);
+        result("rss_after_load", node.rss_kib() as f64 / 1024.0, "MiB", None);
+    });
+    node.stop();
+}
+
+async fn commits(client: &reqwest::Client, base: &str) -> f64 {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|l| l.strip_prefix("pvm_commits_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}

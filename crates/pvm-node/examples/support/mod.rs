@@ -1,0 +1,285 @@
+//! What the node benchmarks share: starting the real `pvm-node` binary on loopback, first-run
+//! setup, reading the process's memory, percentiles, and the result lines that
+//! `scripts/bench-node.sh` gathers into its table.
+//!
+//! Not an example itself: cargo only builds `examples/*.rs` and `examples/*/main.rs`.
+
+#![allow(dead_code)] // each benchmark uses a different part of this module
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub const ADMIN: &str = "bench-admin";
+pub const PASSWORD: &str = "bench-password-1";
+
+/// No mDNS and no SNTP: a benchmark talks to loopback only.
+pub const QUIET_CONFIG: &str = "[mdns]\nenabled = false\n\n[time]\nntp_servers = []\n";
+
+/// The `pvm-node` binary: `PVM_NODE_BIN`, else the one cargo built next to this example
+/// (`target/<profile>/examples/<bench>` → `target/<profile>/pvm-node`).
+pub fn node_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("PVM_NODE_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the benchmark knows its own path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("examples live in target/<profile>/examples");
+    let bin = profile_dir.join("pvm-node");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (cargo build --release -p pvm-node --bins --examples)",
+        bin.display()
+    );
+    bin
+}
+
+/// A running `pvm-node` child process.
+pub struct NodeProcess {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub setup_code: Option<String>,
+    /// When the process was spawned.
+    pub spawned: Instant,
+}
+
+impl NodeProcess {
+    /// Spawns the node with `config` (TOML) in `dir`, data in `dir/data`, and waits until it
+    /// prints where it serves (and its setup code, if `expect_setup_code`).
+    pub fn start(dir: &Path, config: &str, expect_setup_code: bool) -> NodeProcess {
+        let config_path = dir.join("node.toml");
+        std::fs::write(&config_path, config).expect("writing the node's config");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("node-output.log"))
+            .expect("opening the node's log");
+        let spawned = Instant::now();
+        let mut child = Command::new(node_binary())
+            .arg("--config")
+            .arg(&config_path)
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .env("RUST_LOG", "warn")
+            .env_remove("JOURNAL_STREAM")
+            .env_remove("INVOCATION_ID")
+            .env_remove("NOTIFY_SOCKET")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log.try_clone().expect("cloning a file handle")))
+            .spawn()
+            .expect("starting pvm-node");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel::<String>();
+        // Drains stdout for the node's whole life, so a full pipe never blocks it.
+        std::thread::spawn(move || {
+            let mut log = log;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = writeln!(log, "{line}");
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let (mut addr, mut setup_code) = (None, None);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let Ok(line) = rx.recv_timeout(left) else {
+                break;
+            };
+            if let Some(rest) = line.split(" serving on ").nth(1) {
+                addr = rest.trim().parse::<SocketAddr>().ok();
+            }
+            if let Some(code) = line.split("first-run setup code: ").nth(1) {
+                setup_code = Some(code.trim().to_owned());
+            }
+            if addr.is_some() && (setup_code.is_some() || !expect_setup_code) {
+                break;
+            }
+        }
+        let Some(addr) = addr else {
+            let _ = child.kill();
+            panic!(
+                "pvm-node did not start; see {}",
+                dir.join("node-output.log").display()
+            );
+        };
+        NodeProcess {
+            child,
+            addr,
+            setup_code,
+            spawned,
+        }
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory of the node process now, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        proc_status_kib(self.pid(), "VmRSS")
+    }
+
+    /// Peak resident memory of the node process so far, in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        proc_status_kib(self.pid(), "VmHWM")
+    }
+
+    /// SIGTERM and wait: the node drains its writer, snapshots and closes the log.
+    pub fn stop(mut self) {
+        let pid = rustix::process::Pid::from_raw(self.pid() as i32);
+        if let Some(pid) = pid {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        let _ = self.child.wait();
+    }
+
+    /// SIGKILL: a power cut for the process (the next start recovers from the WAL).
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A field of `/proc/<pid>/status` in KiB (0 if unreadable).
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Completes first-run setup and returns the admin's bearer token.
+pub async fn setup_admin(node: &NodeProcess) -> String {
+    let code = node
+        .setup_code
+        .clone()
+        .expect("a fresh node prints its setup code");
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/setup", node.base()))
+        .json(&json!({"setup_code": code, "username": ADMIN, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("setup request");
+    assert!(response.status().is_success(), "setup refused");
+    let v: Value = response.json().await.expect("setup answer");
+    v["token"].as_str().expect("a token").to_owned()
+}
+
+/// A client that sends the bearer token; one keep-alive connection per client when used
+/// by one task at a time.
+pub fn client(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().expect("a valid header"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(1)
+        .build()
+        .expect("an HTTP client")
+}
+
+/// POSTs a command; returns its answer (`seq`, `events`, `created_id`) or panics on refusal.
+pub async fn command(client: &reqwest::Client, url: String, body: Value) -> Value {
+    let response = client.post(&url).json(&body).send().await.expect("request");
+    let status = response.status();
+    let text = response.text().await.expect("answer");
+    assert!(status.is_success(), "{url}: {status} {text}");
+    serde_json::from_str(&text).expect("JSON answer")
+}
+
+/// Creates a freezeout and registers `players` walk-ins; returns the tournament and entries.
+pub async fn tournament_with_entries(
+    client: &reqwest::Client,
+    base: &str,
+    players: usize,
+) -> (String, Vec<String>) {
+    let created = command(
+        client,
+        format!("{base}/api/v1/tournaments"),
+        json!({"config": {"name": "Bench freezeout", "buy_in": 10_000, "starting_stack": 20_000},
+               "template": "turbo"}),
+    )
+    .await;
+    let tournament = created["created_id"].as_str().expect("an id").to_owned();
+    let mut entries = Vec::with_capacity(players);
+    for n in 0..players {
+        let player = command(
+            client,
+            format!("{base}/api/v1/players"),
+            json!({"name": format!("Bench player {n}")}),
+        )
+        .await;
+        let entry = command(
+            client,
+            format!("{base}/api/v1/tournaments/{tournament}/entries"),
+            json!({"player_id": player["created_id"]}),
+        )
+        .await;
+        entries.push(entry["created_id"].as_str().expect("an id").to_owned());
+    }
+    (tournament, entries)
+}
+
+/// The `p`-th percentile (0–100) of sorted samples, nearest rank.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// One figure for the table: `RESULT|metric|value|unit|target|met`. `target` is e.g.
+/// `>= 2000` or `<= 5`; `met` says whether the figure meets it (printed, never asserted).
+pub fn result(metric: &str, value: f64, unit: &str, target: Option<(&str, f64)>) {
+    let (target_text, met) = match target {
+        Some((">=", t)) => (format!(">= {t}"), if value >= t { "yes" } else { "NO" }),
+        Some(("<=", t)) => (format!("<= {t}"), if value <= t { "yes" } else { "NO" }),
+        _ => ("-".to_owned(), "-"),
+    };
+    println!("RESULT|{metric}|{value:.2}|{unit}|{target_text}|{met}");
+}
+
+/// A fresh scratch directory under `PVM_BENCH_DIR` (default: the system's temp dir).
+pub fn scratch_dir(name: &str) -> tempfile::TempDir {
+    let parent = std::env::var_os("PVM_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&parent).expect("creating the bench directory");
+    tempfile::Builder::new()
+        .prefix(name)
+        .tempdir_in(parent)
+        .expect("a scratch directory")
+}
+
+/// Reads a `--name value` flag from the command line.
+pub fn flag<T: std::str::FromStr>(name: &str, default: T) -> T {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

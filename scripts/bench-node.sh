@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Builds the node's benchmarks in release and runs them on loopback, then prints one table.
+#
+#   scripts/bench-node.sh                 # all: commands, WebSocket fan-out, start-up, memory
+#   BENCH_QUICK=1 scripts/bench-node.sh   # smaller counts, for a smoke run
+#
+# Every benchmark is bounded in time and count and prints its figures; nothing here asserts
+# on timings. The load generators share the machine with the node, so on a busy machine the
+# figures are pessimistic. Scratch data goes to $PVM_BENCH_DIR (default: the temp dir).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+
+if [[ -n "${BENCH_QUICK:-}" ]]; then
+    commands_args=(--seconds 3 --entries 50)
+    ws_args=(--clients 200 --updates 10)
+    startup_args=(--events 100000 --runs 1)
+else
+    commands_args=(--seconds 10 --entries 200)
+    ws_args=(--clients 1000 --updates 30)
+    startup_args=(--events 1000000 --runs 3)
+fi
+
+# 1,000 WebSocket clients need 2,000+ descriptors between the node and the generator.
+ulimit -n 8192 2>/dev/null || echo "note: could not raise the open-file limit (now $(ulimit -n))" >&2
+
+echo "building (release)…" >&2
+cargo build --release -p pvm-node --bins --examples --quiet
+
+target_dir="${CARGO_TARGET_DIR:-target}"
+examples="$target_dir/release/examples"
+results="$(mktemp)"
+trap 'rm -f "$results"' EXIT
+
+run() {
+    local name="$1"
+    shift
+    echo "running $name $*" >&2
+    # Figures go to the table; the benchmark's own notes go to stderr as they happen.
+    "$examples/$name" "$@" | tee >(grep -v '^RESULT|' >&2) | grep '^RESULT|' >>"$results" || {
+        echo "$name failed" >&2
+        return 1
+    }
+}
+
+# Many clients show the throughput; few show the latency of an unsaturated node.
+run bench_commands --clients 64 "${commands_args[@]}"
+run bench_commands --clients 8 "${commands_args[@]}"
+run bench_ws "${ws_args[@]}"
+run bench_startup "${startup_args[@]}"
+
+echo
+printf '%-24s %12s  %-5s %-10s %s\n' "figure" "measured" "unit" "target" "met"
+printf '%-24s %12s  %-5s %-10s %s\n' "------" "--------" "----" "------" "---"
+while IFS='|' read -r _ metric value unit target met; do
+    printf '%-24s %12s  %-5s %-10s %s\n' "$metric" "$value" "$unit" "$target" "$met"
+done <"$results"
