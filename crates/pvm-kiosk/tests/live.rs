@@ -19,7 +19,10 @@ use slint::platform::software_renderer::RepaintBufferType;
 use slint::ComponentHandle;
 use std::net::SocketAddr;
 use std::path::Path;
+use pvm_node::auth::AuthService;
+use pvm_node::engine::EngineHandle;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -33,14 +36,66 @@ fn config(dir: &Path, listen: SocketAddr) -> NodeConfig {
     c
 }
 
+/// A node in its own runtime on its own thread: stopping it drops that runtime, which ends
+/// every task and closes every socket, as the death of the node's process would. (An
+/// in-process `stop()` alone leaves upgraded WebSocket sessions running.)
+struct NodeProcess {
+    addr: SocketAddr,
+    engine: EngineHandle,
+    auth: Arc<AuthService>,
+    setup_code: Option<String>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+fn start_node(dir: &Path, listen: SocketAddr) -> NodeProcess {
+    let config = config(dir, listen);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let node: RunningNode = node::start(config).await.unwrap();
+            tx.send((node.addr, node.engine.clone(), node.auth.clone(), node.setup_code.clone()))
+                .unwrap();
+            let _ = stop_rx.await;
+            node.stop().await.unwrap();
+        });
+    });
+    let (addr, engine, auth, setup_code) = rx.recv().unwrap();
+    NodeProcess {
+        addr,
+        engine,
+        auth,
+        setup_code,
+        stop,
+        thread,
+    }
+}
+
+impl NodeProcess {
+    fn kill(self) {
+        let _ = self.stop.send(());
+        self.thread.join().unwrap();
+    }
+}
+
 async fn wait_for(
     rx: &mut watch::Receiver<LiveState>,
     what: &str,
     f: impl FnMut(&LiveState) -> bool,
 ) -> LiveState {
-    match tokio::time::timeout(Duration::from_secs(20), rx.wait_for(f)).await {
-        Ok(Ok(s)) => s.clone(),
-        _ => panic!("timed out waiting for {what}; last state: {:?}", *rx.borrow()),
+    let found = match tokio::time::timeout(Duration::from_secs(20), rx.wait_for(f)).await {
+        Ok(Ok(s)) => Some(s.clone()),
+        _ => None,
+    };
+    match found {
+        Some(s) => s,
+        None => panic!("timed out waiting for {what}; last state: {:?}", *rx.borrow()),
     }
 }
 
@@ -78,9 +133,7 @@ fn screen_kind(live: &LiveState) -> &'static str {
 #[tokio::test(flavor = "current_thread")]
 async fn the_kiosk_follows_the_hdmi_view_counts_through_a_node_restart_and_catches_up() {
     let dir = tempfile::tempdir().unwrap();
-    let node = node::start(config(dir.path(), "127.0.0.1:0".parse().unwrap()))
-        .await
-        .unwrap();
+    let node = start_node(dir.path(), "127.0.0.1:0".parse().unwrap());
     let addr = node.addr;
 
     let mut frame = headless::frame(1280, 720, 0, RepaintBufferType::ReusedBuffer).unwrap();
@@ -179,7 +232,8 @@ async fn the_kiosk_follows_the_hdmi_view_counts_through_a_node_restart_and_catch
     })
     .await;
     draw(&mut p, &mut frame, &live, &mut shown_version);
-    let k = || frame.window.global::<Kiosk>();
+    let win = frame.window.clone_strong();
+    let k = || win.global::<Kiosk>();
     assert_eq!(k().get_screen(), "clock");
     assert_eq!(k().get_tournament_name(), "Kiosk Cup");
     assert_eq!(k().get_level_title(), "Level 1");
@@ -200,7 +254,7 @@ async fn the_kiosk_follows_the_hdmi_view_counts_through_a_node_restart_and_catch
     assert_eq!(k().get_screen(), "clock");
 
     // The node goes away: the TV keeps counting and shows the mark.
-    node.stop().await.unwrap();
+    node.kill();
     let live = wait_for(&mut rx, "the link to drop", |s| !s.connected).await;
     draw(&mut p, &mut frame, &live, &mut shown_version);
     assert!(k().get_reconnecting());
@@ -215,7 +269,7 @@ async fn the_kiosk_follows_the_hdmi_view_counts_through_a_node_restart_and_catch
 
     // It comes back on the same address: the kiosk reconnects with since= and catches up.
     let seq_before = live.seq;
-    let node: RunningNode = node::start(config(dir.path(), addr)).await.unwrap();
+    let node = start_node(dir.path(), addr);
     let live = wait_for(&mut rx, "the link to return", |s| s.connected && s.version > live.version).await;
     assert!(live.seq >= seq_before, "resumed from {seq_before}, now at {}", live.seq);
     assert!(live.connections >= 2);
@@ -226,5 +280,5 @@ async fn the_kiosk_follows_the_hdmi_view_counts_through_a_node_restart_and_catch
     assert!(back <= later, "the clock did not jump back: {later} s then {back} s");
 
     task.abort();
-    node.stop().await.unwrap();
+    node.kill();
 }

@@ -10,7 +10,7 @@ use pvm_kiosk::fixtures::{self, ANCHOR_MS};
 use pvm_kiosk::headless::{self, Frame};
 use pvm_kiosk::ui::{self, Kiosk, Presenter};
 use slint::platform::software_renderer::RepaintBufferType;
-use slint::ComponentHandle;
+use slint::{ComponentHandle, Model};
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -170,7 +170,8 @@ fn the_clock_counts_down_from_its_anchor_and_repaints_only_the_digits() {
 fn crossing_into_the_next_level_shows_the_level_change_banner_then_the_new_blinds() {
     let (mut frame, mut p) = setup(1920, 1080);
     show(&mut frame, &mut p, fixtures::clock(), 1, ANCHOR_MS);
-    let k = || frame.window.global::<Kiosk>();
+    let win = frame.window.clone_strong();
+    let k = || win.global::<Kiosk>();
     assert!(!k().get_level_change());
     // 12 minutes later, with no update from the node, level 2 starts.
     let t = ANCHOR_MS + 12 * 60_000 + 500;
@@ -199,7 +200,8 @@ fn crossing_into_the_next_level_shows_the_level_change_banner_then_the_new_blind
 fn a_rotation_shows_item_floor_of_now_over_interval_mod_n() {
     let (mut frame, mut p) = setup(1280, 720);
     show(&mut frame, &mut p, fixtures::rotation(), 1, ANCHOR_MS);
-    let k = || frame.window.global::<Kiosk>().get_screen().to_string();
+    let win = frame.window.clone_strong();
+    let k = || win.global::<Kiosk>().get_screen().to_string();
     // ANCHOR_MS is 180,000,000 intervals of 10 s: item 0.
     assert_eq!(k(), "clock");
     let wait = p.tick(ANCHOR_MS + 9_999);
