@@ -41,6 +41,14 @@ impl Platform for HeadlessPlatform {
     }
 }
 
+/// Pixels a repaint covered (the sum of its rectangles, not their bounding box).
+pub fn region_area(region: &PhysicalRegion) -> u64 {
+    region
+        .iter()
+        .map(|(_, size)| u64::from(size.width) * u64::from(size.height))
+        .sum()
+}
+
 /// The rotation of a TV mounted in portrait, as the renderer needs it.
 pub fn rendering_rotation(degrees: u16) -> RenderingRotation {
     match degrees {
@@ -100,16 +108,14 @@ impl Frame {
         let (full, normal) = (self.full_repaint, self.repaint);
         self.adapter.draw_if_needed(|renderer| {
             renderer.set_rendering_rotation(rotation);
-            if full {
-                // Switching the buffer type drops the renderer's partial-repaint cache.
-                renderer.set_repaint_buffer_type(RepaintBufferType::NewBuffer);
-            }
+            // A new buffer (after a resize) must be painted whole; switching the buffer type
+            // also drops the renderer's partial-repaint cache, so the next frame is whole too.
+            renderer.set_repaint_buffer_type(if full { RepaintBufferType::NewBuffer } else { normal });
             region = Some(renderer.render(pixels.as_mut_slice(), stride));
-            if full {
-                renderer.set_repaint_buffer_type(normal);
-            }
         });
-        self.full_repaint = false;
+        if region.is_some() {
+            self.full_repaint = false;
+        }
         region
     }
 
@@ -121,12 +127,19 @@ impl Frame {
         self.width = width;
         self.height = height;
         self.pixels = vec![Rgb8Pixel { r: 0, g: 0, b: 0 }; (width * height) as usize];
+        self.full_repaint = true;
         self.invalidate();
     }
 
-    /// Forces the next render to repaint everything.
+    /// How the renderer may reuse the buffer: `ReusedBuffer` repaints only what changed
+    /// (what the kiosk does), `NewBuffer` repaints the whole frame every time.
+    pub fn set_repaint(&mut self, repaint: RepaintBufferType) {
+        self.repaint = repaint;
+        self.invalidate();
+    }
+
+    /// Asks for a render even if nothing changed (it repaints what the renderer finds dirty).
     pub fn invalidate(&mut self) {
-        self.full_repaint = true;
         self.adapter.request_redraw();
         slint::ComponentHandle::window(&self.window).request_redraw();
     }
@@ -138,6 +151,7 @@ impl Frame {
             source,
         })?;
         let mut enc = png::Encoder::new(std::io::BufWriter::new(file), self.width, self.height);
+        enc.set_compression(png::Compression::Fast);
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
         let mut writer = enc.write_header()?;

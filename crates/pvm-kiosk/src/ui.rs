@@ -44,11 +44,17 @@ pub struct Presenter {
     qr_payload: Option<String>,
     /// The node's time of the tick in progress.
     now_ms: i64,
+    clock_chars: Rc<VecModel<SharedString>>,
 }
 
 impl Presenter {
     pub fn new(window: KioskWindow) -> Self {
+        let clock_chars = Rc::new(VecModel::default());
+        window
+            .global::<Kiosk>()
+            .set_clock_chars(ModelRc::from(clock_chars.clone()));
         Presenter {
+            clock_chars,
             window,
             view: None,
             version: 0,
@@ -151,9 +157,9 @@ impl Presenter {
     fn tick_clock(&mut self, c: &ClockScreen, p: &ClockPosition, now_ms: i64) -> i64 {
         let g = self.window.global::<Kiosk>();
         let segment = c.segments.get(p.segment);
-        set_str(&g.get_clock_time(), &pvm_core::format::countdown(p.remaining_ms), |v| {
-            g.set_clock_time(v)
-        });
+        let text = pvm_core::format::countdown(p.remaining_ms);
+        set_str(&g.get_clock_time(), &text, |v| g.set_clock_time(v));
+        self.set_clock_chars(&text);
         let progress = match segment {
             Some(s) if s.duration_ms > 0 => 1.0 - p.remaining_ms as f32 / s.duration_ms as f32,
             _ => 0.0,
@@ -190,6 +196,23 @@ impl Presenter {
             next = next.min(until - now_ms);
         }
         next
+    }
+
+    /// Updates only the characters that changed, so only their glyphs are repainted.
+    fn set_clock_chars(&self, text: &str) {
+        let chars: Vec<SharedString> = text.chars().map(|c| SharedString::from(c.to_string())).collect();
+        if self.clock_chars.row_count() != chars.len() {
+            self.window
+                .global::<Kiosk>()
+                .set_clock_length(chars.len() as i32);
+            self.clock_chars.set_vec(chars);
+            return;
+        }
+        for (i, c) in chars.into_iter().enumerate() {
+            if self.clock_chars.row_data(i).as_ref() != Some(&c) {
+                self.clock_chars.set_row_data(i, c);
+            }
+        }
     }
 
     fn set_level_change(&self, on: bool) {
