@@ -57,7 +57,8 @@ fn refresh(ui: &Rc<RefCell<Ui>>) {
                         hook(view.rotation);
                     }
                 }
-                u.presenter.set_view(Rc::new((**view).clone()), live.version);
+                u.presenter
+                    .set_view(Rc::new((**view).clone()), live.version);
             }
             u.version = live.version;
         }
@@ -72,11 +73,13 @@ fn schedule(ui: &Rc<RefCell<Ui>>, delay: Duration) {
     let weak = Rc::downgrade(ui);
     // A few ms late rather than early: the digit must have changed when we look.
     let delay = delay + Duration::from_millis(2);
-    ui.borrow().timer.start(slint::TimerMode::SingleShot, delay, move || {
-        if let Some(ui) = weak.upgrade() {
-            refresh(&ui);
-        }
-    });
+    ui.borrow()
+        .timer
+        .start(slint::TimerMode::SingleShot, delay, move || {
+            if let Some(ui) = weak.upgrade() {
+                refresh(&ui);
+            }
+        });
 }
 
 /// Runs the kiosk until its window closes.

@@ -127,7 +127,11 @@ mod tests {
     fn seg(title: &str, is_break: bool, mins: i64) -> ClockSegment {
         ClockSegment {
             title: title.into(),
-            detail: if is_break { "Colour up the 25s".into() } else { "100/200".into() },
+            detail: if is_break {
+                "Colour up the 25s".into()
+            } else {
+                "100/200".into()
+            },
             is_break,
             duration_ms: mins * 60_000,
         }
@@ -141,7 +145,11 @@ mod tests {
             running,
             remaining_ms,
             time_left: String::new(),
-            segments: vec![seg("Level 1", false, 20), seg("Break", true, 10), seg("Level 2", false, 20)],
+            segments: vec![
+                seg("Level 1", false, 20),
+                seg("Break", true, 10),
+                seg("Level 2", false, 20),
+            ],
             on_break: false,
             level_title: "Level 1".into(),
             blinds: "100/200".into(),

@@ -118,14 +118,46 @@ pub fn break_view() -> DisplayView {
 }
 
 const NAMES: &[&str] = &[
-    "Ada Lovelace", "Alan Turing", "Barbara Liskov", "Claude Shannon", "Donald Knuth",
-    "Edsger Dijkstra", "Frances Allen", "Grace Hopper", "Hedy Lamarr", "Ivan Sutherland",
-    "John McCarthy", "Ken Thompson", "Leslie Lamport", "Margaret Hamilton", "Niklaus Wirth",
-    "Ole-Johan Dahl", "Peter Naur", "Radia Perlman", "Shafi Goldwasser", "Tim Berners-Lee",
-    "Ursula Martin", "Vint Cerf", "Whitfield Diffie", "Xavier Leroy", "Yukihiro Matsumoto",
-    "Zhores Alferov", "Anita Borg", "Bjarne Stroustrup", "Carl Adam Petri", "Dennis Ritchie",
-    "Edgar Codd", "Fran Allen", "Guido van Rossum", "Herb Simon", "Jean Sammet",
-    "Karen Spärck Jones", "Linus Torvalds", "Marvin Minsky", "Nancy Lynch", "Robin Milner",
+    "Ada Lovelace",
+    "Alan Turing",
+    "Barbara Liskov",
+    "Claude Shannon",
+    "Donald Knuth",
+    "Edsger Dijkstra",
+    "Frances Allen",
+    "Grace Hopper",
+    "Hedy Lamarr",
+    "Ivan Sutherland",
+    "John McCarthy",
+    "Ken Thompson",
+    "Leslie Lamport",
+    "Margaret Hamilton",
+    "Niklaus Wirth",
+    "Ole-Johan Dahl",
+    "Peter Naur",
+    "Radia Perlman",
+    "Shafi Goldwasser",
+    "Tim Berners-Lee",
+    "Ursula Martin",
+    "Vint Cerf",
+    "Whitfield Diffie",
+    "Xavier Leroy",
+    "Yukihiro Matsumoto",
+    "Zhores Alferov",
+    "Anita Borg",
+    "Bjarne Stroustrup",
+    "Carl Adam Petri",
+    "Dennis Ritchie",
+    "Edgar Codd",
+    "Fran Allen",
+    "Guido van Rossum",
+    "Herb Simon",
+    "Jean Sammet",
+    "Karen Spärck Jones",
+    "Linus Torvalds",
+    "Marvin Minsky",
+    "Nancy Lynch",
+    "Robin Milner",
 ];
 
 pub fn seating() -> DisplayView {
@@ -157,7 +189,11 @@ pub fn payouts() -> DisplayView {
             .map(|(i, a)| PayoutLine {
                 place: pvm_core::format::ordinal(i as u32 + 1),
                 amount: (*a).into(),
-                name: if i >= 3 { NAMES[i * 3].into() } else { String::new() },
+                name: if i >= 3 {
+                    NAMES[i * 3].into()
+                } else {
+                    String::new()
+                },
             })
             .collect(),
     }))
@@ -190,9 +226,24 @@ pub fn waiting_list() -> DisplayView {
 pub fn tables_board() -> DisplayView {
     view(ScreenContent::TablesBoard(TablesBoardScreen {
         lines: vec![
-            TablesBoardLine { game: "NLH €1/€2".into(), tables: 3, open_seats: 0, waiting: 7 },
-            TablesBoardLine { game: "NLH €2/€5".into(), tables: 1, open_seats: 2, waiting: 0 },
-            TablesBoardLine { game: "PLO €2/€5".into(), tables: 1, open_seats: 1, waiting: 0 },
+            TablesBoardLine {
+                game: "NLH €1/€2".into(),
+                tables: 3,
+                open_seats: 0,
+                waiting: 7,
+            },
+            TablesBoardLine {
+                game: "NLH €2/€5".into(),
+                tables: 1,
+                open_seats: 2,
+                waiting: 0,
+            },
+            TablesBoardLine {
+                game: "PLO €2/€5".into(),
+                tables: 1,
+                open_seats: 1,
+                waiting: 0,
+            },
         ],
     }))
 }
@@ -250,11 +301,19 @@ pub fn all() -> Vec<(&'static str, DisplayView)> {
         ("rotation", rotation()),
         (
             "announcement-overlay",
-            with_announcement(clock(), "Final table draw in 10 minutes at table 1", AnnouncementStyle::Overlay),
+            with_announcement(
+                clock(),
+                "Final table draw in 10 minutes at table 1",
+                AnnouncementStyle::Overlay,
+            ),
         ),
         (
             "announcement-ticker",
-            with_announcement(clock(), "Sunday Deepstack €200 — registration is open at the desk", AnnouncementStyle::Ticker),
+            with_announcement(
+                clock(),
+                "Sunday Deepstack €200 — registration is open at the desk",
+                AnnouncementStyle::Ticker,
+            ),
         ),
     ]
 }

@@ -74,14 +74,24 @@ pub struct Frame {
 
 /// Installs the headless platform on this thread (once) and makes a window. Only one window
 /// can exist per thread (the platform hands out the adapter made here).
-pub fn frame(width: u32, height: u32, rotation: u16, repaint: RepaintBufferType) -> Result<Frame, HeadlessError> {
+pub fn frame(
+    width: u32,
+    height: u32,
+    rotation: u16,
+    repaint: RepaintBufferType,
+) -> Result<Frame, HeadlessError> {
     let adapter = MinimalSoftwareWindow::new(repaint);
     let platform = HeadlessPlatform {
         next: RefCell::new(Some(adapter.clone())),
     };
-    slint::platform::set_platform(Box::new(platform)).map_err(|_| HeadlessError::AlreadyInstalled)?;
+    slint::platform::set_platform(Box::new(platform))
+        .map_err(|_| HeadlessError::AlreadyInstalled)?;
     let window = KioskWindow::new()?;
-    let (w, h) = if rotation == 90 || rotation == 270 { (height, width) } else { (width, height) };
+    let (w, h) = if rotation == 90 || rotation == 270 {
+        (height, width)
+    } else {
+        (width, height)
+    };
     adapter.set_size(PhysicalSize::new(w, h));
     slint::ComponentHandle::show(&window)?;
     Ok(Frame {
@@ -110,7 +120,11 @@ impl Frame {
             renderer.set_rendering_rotation(rotation);
             // A new buffer (after a resize) must be painted whole; switching the buffer type
             // also drops the renderer's partial-repaint cache, so the next frame is whole too.
-            renderer.set_repaint_buffer_type(if full { RepaintBufferType::NewBuffer } else { normal });
+            renderer.set_repaint_buffer_type(if full {
+                RepaintBufferType::NewBuffer
+            } else {
+                normal
+            });
             region = Some(renderer.render(pixels.as_mut_slice(), stride));
         });
         if region.is_some() {
@@ -122,7 +136,11 @@ impl Frame {
     /// Changes the panel's size and rotation (the same window, so one per thread suffices).
     pub fn resize(&mut self, width: u32, height: u32, rotation: u16) {
         self.rotation = rotation;
-        let (w, h) = if rotation == 90 || rotation == 270 { (height, width) } else { (width, height) };
+        let (w, h) = if rotation == 90 || rotation == 270 {
+            (height, width)
+        } else {
+            (width, height)
+        };
         self.adapter.set_size(PhysicalSize::new(w, h));
         self.width = width;
         self.height = height;
@@ -174,11 +192,7 @@ impl Frame {
 
     /// The share of pixels (0..1) that differ from the background colour `bg`.
     pub fn ink_share(&self, bg: (u8, u8, u8)) -> f64 {
-        let differ = self
-            .pixels
-            .iter()
-            .filter(|p| (p.r, p.g, p.b) != bg)
-            .count();
+        let differ = self.pixels.iter().filter(|p| (p.r, p.g, p.b) != bg).count();
         differ as f64 / self.pixels.len().max(1) as f64
     }
 

@@ -9,10 +9,18 @@ use pvm_kiosk::client::ClientConfig;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "pvm-kiosk", version, about = "Draws the venue's screens on the HDMI TV")]
+#[command(
+    name = "pvm-kiosk",
+    version,
+    about = "Draws the venue's screens on the HDMI TV"
+)]
 struct Args {
     /// The node's live feed (WebSocket), without a query.
-    #[arg(long, env = "PVM_KIOSK_URL", default_value = "ws://127.0.0.1:8080/api/v1/ws")]
+    #[arg(
+        long,
+        env = "PVM_KIOSK_URL",
+        default_value = "ws://127.0.0.1:8080/api/v1/ws"
+    )]
     url: String,
     /// Which display to follow; the HDMI output's fixed id by default.
     #[arg(long, env = "PVM_KIOSK_DISPLAY")]
@@ -47,7 +55,10 @@ fn main() -> ExitCode {
         .init();
     let args = Args::parse();
     if ![0, 90, 180, 270].contains(&args.rotation) {
-        eprintln!("pvm-kiosk: rotation {} is not one of 0, 90, 180, 270", args.rotation);
+        eprintln!(
+            "pvm-kiosk: rotation {} is not one of 0, 90, 180, 270",
+            args.rotation
+        );
         return ExitCode::from(2);
     }
     let kms = args.backend.as_deref() == Some("linuxkms");

@@ -6,7 +6,9 @@
 use crate::clock::{self, ClockPosition};
 use pvm_core::displays::AnnouncementStyle;
 use pvm_core::views::{ClockScreen, DisplayView, ScreenContent};
-use slint::{ComponentHandle, Image, Model, ModelRc, Rgb8Pixel, SharedPixelBuffer, SharedString, VecModel};
+use slint::{
+    ComponentHandle, Image, Model, ModelRc, Rgb8Pixel, SharedPixelBuffer, SharedString, VecModel,
+};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -88,8 +90,12 @@ impl Presenter {
             .filter(|a| a.style == AnnouncementStyle::Ticker)
             .map(|a| a.text.as_str())
             .collect();
-        set_str(&g.get_overlay_text(), &overlay.join("\n\n"), |v| g.set_overlay_text(v));
-        set_str(&g.get_ticker_text(), &ticker.join("     •     "), |v| g.set_ticker_text(v));
+        set_str(&g.get_overlay_text(), &overlay.join("\n\n"), |v| {
+            g.set_overlay_text(v)
+        });
+        set_str(&g.get_ticker_text(), &ticker.join("     •     "), |v| {
+            g.set_ticker_text(v)
+        });
         self.view = Some(view);
         self.version = version;
     }
@@ -118,7 +124,10 @@ impl Presenter {
                 let interval_ms = i64::from((*interval_secs).max(1)) * 1000;
                 let slot = now_ms.div_euclid(interval_ms);
                 next_ms = next_ms.min(interval_ms - now_ms.rem_euclid(interval_ms));
-                (&items[slot.rem_euclid(items.len() as i64) as usize], slot as usize)
+                (
+                    &items[slot.rem_euclid(items.len() as i64) as usize],
+                    slot as usize,
+                )
             }
             other => (other, 0),
         };
@@ -128,7 +137,9 @@ impl Presenter {
             _ => None,
         };
         let on_break = match (content, &pos) {
-            (ScreenContent::Clock(c), Some(p)) => c.segments.get(p.segment).is_some_and(|s| s.is_break),
+            (ScreenContent::Clock(c), Some(p)) => {
+                c.segments.get(p.segment).is_some_and(|s| s.is_break)
+            }
             _ => false,
         };
         let wanted = Shown {
@@ -148,7 +159,10 @@ impl Presenter {
             self.level_key = None;
             self.set_level_change(false);
         }
-        if matches!(content, ScreenContent::SeatingDraw(_) | ScreenContent::Payouts(_)) {
+        if matches!(
+            content,
+            ScreenContent::SeatingDraw(_) | ScreenContent::Payouts(_)
+        ) {
             next_ms = next_ms.min(PAGE_SECS * 1000 - now_ms.rem_euclid(PAGE_SECS * 1000));
         }
         Duration::from_millis(next_ms.clamp(1, 60_000) as u64)
@@ -169,9 +183,11 @@ impl Presenter {
             g.set_progress(progress);
         }
         if c.running {
-            set_str(&g.get_next_break(), &clock::next_break_text(&c.segments, p), |v| {
-                g.set_next_break(v)
-            });
+            set_str(
+                &g.get_next_break(),
+                &clock::next_break_text(&c.segments, p),
+                |v| g.set_next_break(v),
+            );
         }
         // The level-change moment: when the level shown changes while the clock runs.
         let key = segment.map(|s| (format!("{}|{}", c.tournament_id, s.title), s.detail.clone()));
@@ -200,7 +216,10 @@ impl Presenter {
 
     /// Updates only the characters that changed, so only their glyphs are repainted.
     fn set_clock_chars(&self, text: &str) {
-        let chars: Vec<SharedString> = text.chars().map(|c| SharedString::from(c.to_string())).collect();
+        let chars: Vec<SharedString> = text
+            .chars()
+            .map(|c| SharedString::from(c.to_string()))
+            .collect();
         if self.clock_chars.row_count() != chars.len() {
             self.window
                 .global::<Kiosk>()
@@ -240,7 +259,14 @@ impl Presenter {
                     .iter()
                     .map(|l| row(&l.name, &l.table, &l.seat, false))
                     .collect();
-                self.fill_table("seating", &s.tournament_name, "Seating draw", &["Player", "Table", "Seat"], rows, page_slot);
+                self.fill_table(
+                    "seating",
+                    &s.tournament_name,
+                    "Seating draw",
+                    &["Player", "Table", "Seat"],
+                    rows,
+                    page_slot,
+                );
             }
             ScreenContent::Payouts(p) => {
                 let rows: Vec<Row> = p
@@ -256,7 +282,14 @@ impl Presenter {
                     })
                     .collect();
                 let subtitle = format!("Prize pool {} · {}", p.prize_pool, p.places_paid);
-                self.fill_table("payouts", &p.tournament_name, &subtitle, &["Place", "Prize", ""], rows, page_slot);
+                self.fill_table(
+                    "payouts",
+                    &p.tournament_name,
+                    &subtitle,
+                    &["Place", "Prize", ""],
+                    rows,
+                    page_slot,
+                );
             }
             ScreenContent::TablesBoard(t) => {
                 let rows: Vec<Row> = t
@@ -268,10 +301,22 @@ impl Presenter {
                         } else {
                             l.game.clone()
                         };
-                        row(&game, &l.tables.to_string(), &l.open_seats.to_string(), l.open_seats > 0)
+                        row(
+                            &game,
+                            &l.tables.to_string(),
+                            &l.open_seats.to_string(),
+                            l.open_seats > 0,
+                        )
                     })
                     .collect();
-                self.fill_table("tables", "Cash games", "", &["Game", "Tables", "Open seats"], rows, 0);
+                self.fill_table(
+                    "tables",
+                    "Cash games",
+                    "",
+                    &["Game", "Tables", "Open seats"],
+                    rows,
+                    0,
+                );
                 if t.lines.is_empty() {
                     self.show_message("Cash games", "No game is running right now.");
                 }
@@ -297,7 +342,14 @@ impl Presenter {
                                 game.lines
                                     .iter()
                                     .take(14)
-                                    .map(|l| row(&l.position.to_string(), &l.name, if l.called { "CALLED" } else { "" }, l.called))
+                                    .map(|l| {
+                                        row(
+                                            &l.position.to_string(),
+                                            &l.name,
+                                            if l.called { "CALLED" } else { "" },
+                                            l.called,
+                                        )
+                                    })
                                     .collect(),
                             ),
                         }
@@ -351,7 +403,14 @@ impl Presenter {
             }
         }
         g.set_next_break(c.next_break.clone().into());
-        g.set_colour_up(if on_break { seg.map(|s| s.detail.clone()).unwrap_or_default() } else { String::new() }.into());
+        g.set_colour_up(
+            if on_break {
+                seg.map(|s| s.detail.clone()).unwrap_or_default()
+            } else {
+                String::new()
+            }
+            .into(),
+        );
         let note = match c.status.as_str() {
             "paused" => "PAUSED",
             "not_started" => "Starting soon",
@@ -378,16 +437,34 @@ impl Presenter {
             stats.push(stat("Chips in play", &c.chips_in_play));
         }
         g.set_stats(model(stats));
-        g.set_top_payouts(model(c.payouts.iter().take(6).map(|(a, b)| stat(a, b)).collect()));
+        g.set_top_payouts(model(
+            c.payouts.iter().take(6).map(|(a, b)| stat(a, b)).collect(),
+        ));
         g.set_screen(if on_break { "break" } else { "clock" }.into());
     }
 
-    fn fill_table(&self, screen: &str, title: &str, subtitle: &str, columns: &[&str], rows: Vec<Row>, page_slot: i64) {
+    fn fill_table(
+        &self,
+        screen: &str,
+        title: &str,
+        subtitle: &str,
+        columns: &[&str],
+        rows: Vec<Row>,
+        page_slot: i64,
+    ) {
         let g = self.window.global::<Kiosk>();
-        let per_page = rows_per_page(g.get_stage_width(), g.get_stage_height(), !subtitle.is_empty());
+        let per_page = rows_per_page(
+            g.get_stage_width(),
+            g.get_stage_height(),
+            !subtitle.is_empty(),
+        );
         let pages = rows.len().div_ceil(per_page).max(1);
         let page = page_slot.rem_euclid(pages as i64) as usize;
-        let shown: Vec<Row> = rows.into_iter().skip(page * per_page).take(per_page).collect();
+        let shown: Vec<Row> = rows
+            .into_iter()
+            .skip(page * per_page)
+            .take(per_page)
+            .collect();
         let subtitle = if pages > 1 {
             if subtitle.is_empty() {
                 format!("Page {} of {pages}", page + 1)
@@ -397,9 +474,18 @@ impl Presenter {
         } else {
             subtitle.to_string()
         };
-        g.set_list_title(if title.is_empty() { screen.to_string() } else { title.to_string() }.into());
+        g.set_list_title(
+            if title.is_empty() {
+                screen.to_string()
+            } else {
+                title.to_string()
+            }
+            .into(),
+        );
         g.set_list_subtitle(subtitle.into());
-        g.set_columns(model(columns.iter().map(|c| SharedString::from(*c)).collect()));
+        g.set_columns(model(
+            columns.iter().map(|c| SharedString::from(*c)).collect(),
+        ));
         g.set_rows(model(shown));
         g.set_screen(screen.into());
     }
@@ -446,7 +532,11 @@ pub fn parse_colour(s: &str) -> Option<slint::Color> {
         return None;
     }
     let v = u32::from_str_radix(hex, 16).ok()?;
-    Some(slint::Color::from_rgb_u8((v >> 16) as u8, (v >> 8) as u8, v as u8))
+    Some(slint::Color::from_rgb_u8(
+        (v >> 16) as u8,
+        (v >> 8) as u8,
+        v as u8,
+    ))
 }
 
 /// A QR code as an image, one pixel per module with a 4-module quiet zone; the UI scales it

@@ -12,24 +12,26 @@ use pvm_core::{Command, Money};
 use pvm_kiosk::client::{self, ClientConfig, LiveState};
 use pvm_kiosk::headless;
 use pvm_kiosk::ui::{Kiosk, Presenter};
+use pvm_node::auth::AuthService;
 use pvm_node::auth::{NewUserRequest, Role};
 use pvm_node::config::NodeConfig;
+use pvm_node::engine::EngineHandle;
 use pvm_node::node::{self, RunningNode};
 use slint::platform::software_renderer::RepaintBufferType;
 use slint::ComponentHandle;
 use std::net::SocketAddr;
 use std::path::Path;
-use pvm_node::auth::AuthService;
-use pvm_node::engine::EngineHandle;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 fn config(dir: &Path, listen: SocketAddr) -> NodeConfig {
-    let mut c = NodeConfig::default();
-    c.data_dir = dir.to_path_buf();
-    c.listen = listen;
+    let mut c = NodeConfig {
+        data_dir: dir.to_path_buf(),
+        listen,
+        ..Default::default()
+    };
     // Loopback only: no time servers, no multicast announcements.
     c.time.ntp_servers.clear();
     c.mdns.enabled = false;
@@ -60,8 +62,13 @@ fn start_node(dir: &Path, listen: SocketAddr) -> NodeProcess {
             .unwrap();
         rt.block_on(async move {
             let node: RunningNode = node::start(config).await.unwrap();
-            tx.send((node.addr, node.engine.clone(), node.auth.clone(), node.setup_code.clone()))
-                .unwrap();
+            tx.send((
+                node.addr,
+                node.engine.clone(),
+                node.auth.clone(),
+                node.setup_code.clone(),
+            ))
+            .unwrap();
             let _ = stop_rx.await;
             node.stop().await.unwrap();
         });
@@ -95,7 +102,10 @@ async fn wait_for(
     };
     match found {
         Some(s) => s,
-        None => panic!("timed out waiting for {what}; last state: {:?}", *rx.borrow()),
+        None => panic!(
+            "timed out waiting for {what}; last state: {:?}",
+            *rx.borrow()
+        ),
     }
 }
 
@@ -150,8 +160,14 @@ async fn the_kiosk_follows_the_hdmi_view_counts_through_a_node_restart_and_catch
     let live = wait_for(&mut rx, "the setup screen", |s| screen_kind(s) == "setup").await;
     draw(&mut p, &mut frame, &live, &mut shown_version);
     assert_eq!(frame.window.global::<Kiosk>().get_screen(), "setup");
-    let code = node.setup_code.clone().expect("a fresh node has a setup code");
-    assert_eq!(frame.window.global::<Kiosk>().get_setup_code(), code.as_str());
+    let code = node
+        .setup_code
+        .clone()
+        .expect("a fresh node has a setup code");
+    assert_eq!(
+        frame.window.global::<Kiosk>().get_setup_code(),
+        code.as_str()
+    );
 
     node.auth
         .complete_setup(
@@ -171,7 +187,12 @@ async fn the_kiosk_follows_the_hdmi_view_counts_through_a_node_restart_and_catch
     let first_level_ms = structure.items[0].duration_ms();
     node.engine
         .execute(Command::CreateTournament {
-            config: TournamentConfig::freezeout("Kiosk Cup", Money::units(100), Money::units(10), 20_000),
+            config: TournamentConfig::freezeout(
+                "Kiosk Cup",
+                Money::units(100),
+                Money::units(10),
+                20_000,
+            ),
             structure,
         })
         .await
@@ -239,15 +260,25 @@ async fn the_kiosk_follows_the_hdmi_view_counts_through_a_node_restart_and_catch
     assert_eq!(k().get_level_title(), "Level 1");
     assert!(!k().get_reconnecting());
     let first = secs(&frame.window.get_shown_clock());
-    assert!(first <= first_level_ms / 1000 && first > 0, "{first} s counts down from the level's {first_level_ms} ms");
+    assert!(
+        first <= first_level_ms / 1000 && first > 0,
+        "{first} s counts down from the level's {first_level_ms} ms"
+    );
 
     // The console reassigns HDMI: the TV follows.
     let started = Instant::now();
     node.engine.execute(assign(tables_screen)).await.unwrap();
     let live = wait_for(&mut rx, "the tables board", |s| screen_kind(s) == "tables").await;
-    println!("assignment change reached the kiosk in {:?}", started.elapsed());
+    println!(
+        "assignment change reached the kiosk in {:?}",
+        started.elapsed()
+    );
     draw(&mut p, &mut frame, &live, &mut shown_version);
-    assert_eq!(k().get_screen(), "message", "no cash game runs: the board says so");
+    assert_eq!(
+        k().get_screen(),
+        "message",
+        "no cash game runs: the board says so"
+    );
     node.engine.execute(assign(clock_screen)).await.unwrap();
     let live = wait_for(&mut rx, "the clock again", |s| screen_kind(s) == "clock").await;
     draw(&mut p, &mut frame, &live, &mut shown_version);
@@ -264,20 +295,33 @@ async fn the_kiosk_follows_the_hdmi_view_counts_through_a_node_restart_and_catch
     assert!(!live.connected);
     draw(&mut p, &mut frame, &live, &mut shown_version);
     let later = secs(&frame.window.get_shown_clock());
-    assert!(later < at_drop, "still counting without the node: {at_drop} s then {later} s");
+    assert!(
+        later < at_drop,
+        "still counting without the node: {at_drop} s then {later} s"
+    );
     assert_eq!(k().get_screen(), "clock");
 
     // It comes back on the same address: the kiosk reconnects with since= and catches up.
     let seq_before = live.seq;
     let node = start_node(dir.path(), addr);
-    let live = wait_for(&mut rx, "the link to return", |s| s.connected && s.version > live.version).await;
-    assert!(live.seq >= seq_before, "resumed from {seq_before}, now at {}", live.seq);
+    let live = wait_for(&mut rx, "the link to return", |s| {
+        s.connected && s.version > live.version
+    })
+    .await;
+    assert!(
+        live.seq >= seq_before,
+        "resumed from {seq_before}, now at {}",
+        live.seq
+    );
     assert!(live.connections >= 2);
     draw(&mut p, &mut frame, &live, &mut shown_version);
     assert!(!k().get_reconnecting());
     assert_eq!(k().get_screen(), "clock");
     let back = secs(&frame.window.get_shown_clock());
-    assert!(back <= later, "the clock did not jump back: {later} s then {back} s");
+    assert!(
+        back <= later,
+        "the clock did not jump back: {later} s then {back} s"
+    );
 
     task.abort();
     node.kill();

@@ -33,7 +33,13 @@ fn setup(width: u32, height: u32) -> (Frame, Presenter) {
     (frame, presenter)
 }
 
-fn show(frame: &mut Frame, p: &mut Presenter, view: pvm_core::views::DisplayView, version: u64, now: i64) {
+fn show(
+    frame: &mut Frame,
+    p: &mut Presenter,
+    view: pvm_core::views::DisplayView,
+    version: u64,
+    now: i64,
+) {
     p.set_view(Rc::new(view), version);
     p.tick(now);
     frame.invalidate();
@@ -48,8 +54,15 @@ fn g(frame: &Frame) -> Kiosk<'_> {
 fn assert_not_blank(frame: &Frame, name: &str) {
     let colours = frame.distinct_colours();
     let ink = frame.ink_share(BG);
-    assert!(colours > 8, "{name}: only {colours} colours, the frame looks blank");
-    assert!(ink > 0.01, "{name}: only {:.3}% of the frame is drawn on", ink * 100.0);
+    assert!(
+        colours > 8,
+        "{name}: only {colours} colours, the frame looks blank"
+    );
+    assert!(
+        ink > 0.01,
+        "{name}: only {:.3}% of the frame is drawn on",
+        ink * 100.0
+    );
 }
 
 #[test]
@@ -88,7 +101,11 @@ fn every_screen_renders_at_1080p_and_4k_with_its_content() {
                     let rows = ui::shown_rows(&frame.window);
                     assert_eq!(rows[0].a, s.lines[0].name.as_str());
                     assert!(rows.len() < s.lines.len(), "40 names page at this size");
-                    assert!(k.get_list_subtitle().contains("page 1 of"), "{}", k.get_list_subtitle());
+                    assert!(
+                        k.get_list_subtitle().contains("page 1 of"),
+                        "{}",
+                        k.get_list_subtitle()
+                    );
                 }
                 ScreenContent::Payouts(_) => {
                     assert_eq!(screen, "payouts");
@@ -106,8 +123,15 @@ fn every_screen_renders_at_1080p_and_4k_with_its_content() {
                         .collect();
                     assert_eq!(called, [true, true, false, false, false, false, false]);
                     // The called players' rows are painted in the accent colour.
-                    let accent = frame.pixels.iter().filter(|px| (px.r, px.g, px.b) == ACCENT).count();
-                    assert!(accent > 1000, "called players are highlighted ({accent} accent pixels)");
+                    let accent = frame
+                        .pixels
+                        .iter()
+                        .filter(|px| (px.r, px.g, px.b) == ACCENT)
+                        .count();
+                    assert!(
+                        accent > 1000,
+                        "called players are highlighted ({accent} accent pixels)"
+                    );
                 }
                 ScreenContent::TablesBoard(_) => {
                     assert_eq!(screen, "tables");
@@ -120,9 +144,20 @@ fn every_screen_renders_at_1080p_and_4k_with_its_content() {
                     let qr = k.get_qr().size();
                     assert!(qr.width >= 21 + 8, "a QR code image is set ({qr:?})");
                     // The QR sits on a white card: plenty of pure white and pure black.
-                    let white = frame.pixels.iter().filter(|px| (px.r, px.g, px.b) == (255, 255, 255)).count();
-                    let black = frame.pixels.iter().filter(|px| (px.r, px.g, px.b) == (0, 0, 0)).count();
-                    assert!(white > 10_000 && black > 10_000, "QR drawn ({white} white, {black} black)");
+                    let white = frame
+                        .pixels
+                        .iter()
+                        .filter(|px| (px.r, px.g, px.b) == (255, 255, 255))
+                        .count();
+                    let black = frame
+                        .pixels
+                        .iter()
+                        .filter(|px| (px.r, px.g, px.b) == (0, 0, 0))
+                        .count();
+                    assert!(
+                        white > 10_000 && black > 10_000,
+                        "QR drawn ({white} white, {black} black)"
+                    );
                 }
                 ScreenContent::Message { title, .. } => {
                     assert_eq!(screen, "message");
@@ -134,7 +169,10 @@ fn every_screen_renders_at_1080p_and_4k_with_its_content() {
                 }
             }
             if name == "announcement-overlay" {
-                assert_eq!(k.get_overlay_text(), "Final table draw in 10 minutes at table 1");
+                assert_eq!(
+                    k.get_overlay_text(),
+                    "Final table draw in 10 minutes at table 1"
+                );
             }
             if name == "announcement-ticker" {
                 assert!(k.get_ticker_text().starts_with("Sunday Deepstack"));
@@ -160,19 +198,33 @@ fn the_clock_counts_down_from_its_anchor_and_repaints_only_the_digits() {
     assert_eq!(frame.window.get_shown_clock(), "11:59");
     let region = frame.render().expect("the new second is repainted");
     let share = headless::region_area(&region) as f64 / f64::from(1920 * 1080);
-    println!("one-second update repaints {:.1}% of the frame", share * 100.0);
-    assert!(share < 0.25, "12:00 to 11:59 repaints {:.1}% of the frame", share * 100.0);
+    println!(
+        "one-second update repaints {:.1}% of the frame",
+        share * 100.0
+    );
+    assert!(
+        share < 0.25,
+        "12:00 to 11:59 repaints {:.1}% of the frame",
+        share * 100.0
+    );
     // The usual second changes one digit (and the small "break in" line).
     p.tick(ANCHOR_MS + 2000);
     assert_eq!(frame.window.get_shown_clock(), "11:58");
     let region = frame.render().expect("the new second is repainted");
     let share = headless::region_area(&region) as f64 / f64::from(1920 * 1080);
     println!("11:59 to 11:58 repaints {:.1}% of the frame", share * 100.0);
-    assert!(share < 0.08, "one digit's change repaints {:.1}% of the frame", share * 100.0);
+    assert!(
+        share < 0.08,
+        "one digit's change repaints {:.1}% of the frame",
+        share * 100.0
+    );
     // Nothing due: nothing repainted.
     p.tick(ANCHOR_MS + 2100);
     let idle = frame.render();
-    assert!(idle.is_none() || idle.is_some_and(|r| r.bounding_box_size().width == 0), "an idle tick repaints nothing");
+    assert!(
+        idle.is_none() || idle.is_some_and(|r| r.bounding_box_size().width == 0),
+        "an idle tick repaints nothing"
+    );
 }
 
 #[test]
@@ -191,7 +243,9 @@ fn crossing_into_the_next_level_shows_the_level_change_banner_then_the_new_blind
     assert_eq!(k().get_blinds(), "200/400 ante 400");
     assert_eq!(frame.window.get_shown_clock(), "20:00");
     frame.render();
-    frame.write_png(&out_dir().join("level-change-1920x1080.png")).unwrap();
+    frame
+        .write_png(&out_dir().join("level-change-1920x1080.png"))
+        .unwrap();
     // Unmissable: the middle of the screen is the accent colour.
     assert_eq!(frame.pixel(100, 540), ACCENT);
     assert!(frame.ink_share(BG) > 0.9);
@@ -215,7 +269,10 @@ fn a_rotation_shows_item_floor_of_now_over_interval_mod_n() {
     assert_eq!(k(), "clock");
     let wait = p.tick(ANCHOR_MS + 9_999);
     assert_eq!(k(), "clock");
-    assert!(wait.as_millis() <= 1, "wakes for the switch, not a second late");
+    assert!(
+        wait.as_millis() <= 1,
+        "wakes for the switch, not a second late"
+    );
     p.tick(ANCHOR_MS + 10_000);
     assert_eq!(k(), "tables");
     p.tick(ANCHOR_MS + 25_000);
@@ -234,19 +291,29 @@ fn portrait_rotations_and_overscan_keep_the_picture_inside_the_safe_area() {
         v.rotation = rotation;
         v.overscan_percent = 5;
         show(&mut frame, &mut p, v, u64::from(rotation) + 1, ANCHOR_MS);
-        frame.write_png(&dir.join(format!("clock-rot{rotation}-overscan5-1280x720.png"))).unwrap();
+        frame
+            .write_png(&dir.join(format!("clock-rot{rotation}-overscan5-1280x720.png")))
+            .unwrap();
         assert_not_blank(&frame, "rotated clock");
         // The outer 4% on every side is left to the TV's crop: nothing but background.
         let (w, h) = (frame.width, frame.height);
         let (mx, my) = (w * 4 / 100, h * 4 / 100);
         for y in 0..h {
             for x in (0..mx).chain(w - mx..w) {
-                assert_eq!(frame.pixel(x, y), BG, "rotation {rotation}: ink at ({x},{y}) inside the overscan margin");
+                assert_eq!(
+                    frame.pixel(x, y),
+                    BG,
+                    "rotation {rotation}: ink at ({x},{y}) inside the overscan margin"
+                );
             }
         }
         for x in 0..w {
             for y in (0..my).chain(h - my..h) {
-                assert_eq!(frame.pixel(x, y), BG, "rotation {rotation}: ink at ({x},{y}) inside the overscan margin");
+                assert_eq!(
+                    frame.pixel(x, y),
+                    BG,
+                    "rotation {rotation}: ink at ({x},{y}) inside the overscan margin"
+                );
             }
         }
     }
@@ -265,7 +332,9 @@ fn the_reconnecting_mark_is_discreet_and_the_clock_keeps_counting_under_it() {
     p.set_reconnecting(true);
     p.tick(ANCHOR_MS + 5_000);
     frame.render();
-    frame.write_png(&out_dir().join("reconnecting-1920x1080.png")).unwrap();
+    frame
+        .write_png(&out_dir().join("reconnecting-1920x1080.png"))
+        .unwrap();
     assert!(frame.window.global::<Kiosk>().get_reconnecting());
     assert_eq!(frame.window.get_shown_clock(), "11:55");
     // The mark lives in the top-right corner: the rest of the frame differs only where the
@@ -283,12 +352,26 @@ fn the_reconnecting_mark_is_discreet_and_the_clock_keeps_counting_under_it() {
 #[test]
 fn announcements_show_as_overlay_or_ticker() {
     let (mut frame, mut p) = setup(1920, 1080);
-    let v = fixtures::with_announcement(fixtures::clock(), "Dinner break at 21:00", AnnouncementStyle::Overlay);
+    let v = fixtures::with_announcement(
+        fixtures::clock(),
+        "Dinner break at 21:00",
+        AnnouncementStyle::Overlay,
+    );
     show(&mut frame, &mut p, v, 1, ANCHOR_MS);
-    assert_eq!(frame.window.global::<Kiosk>().get_overlay_text(), "Dinner break at 21:00");
+    assert_eq!(
+        frame.window.global::<Kiosk>().get_overlay_text(),
+        "Dinner break at 21:00"
+    );
     // The overlay box is drawn with an accent border around the middle.
-    let accent = frame.pixels.iter().filter(|px| (px.r, px.g, px.b) == ACCENT).count();
-    assert!(accent > 5_000, "overlay border drawn ({accent} accent pixels)");
+    let accent = frame
+        .pixels
+        .iter()
+        .filter(|px| (px.r, px.g, px.b) == ACCENT)
+        .count();
+    assert!(
+        accent > 5_000,
+        "overlay border drawn ({accent} accent pixels)"
+    );
     show(&mut frame, &mut p, fixtures::clock(), 2, ANCHOR_MS);
     assert_eq!(frame.window.global::<Kiosk>().get_overlay_text(), "");
 }

@@ -188,7 +188,11 @@ fn soak(secs: u64, url: Option<String>) -> BenchResult {
             }
         }
         // A connected kiosk also wakes on updates; polling at 100 ms at most stands in for that.
-        let cap = if live.is_some() { Duration::from_millis(100) } else { wait };
+        let cap = if live.is_some() {
+            Duration::from_millis(100)
+        } else {
+            wait
+        };
         std::thread::sleep(wait.min(cap));
     }
     let elapsed = start.elapsed().as_secs_f64();
