@@ -74,11 +74,18 @@ fn every_screen_renders_at_1080p_and_4k_with_its_content() {
         frame.resize(w, h, 0);
         for (name, view) in fixtures::all() {
             version += 1;
+            // A fresh presenter: going from one sample tournament's level to another's would
+            // rightly show the level-change banner, which is not the screen under test.
+            p = Presenter::new(frame.window.clone_strong());
             show(&mut frame, &mut p, view.clone(), version, ANCHOR_MS);
             let path = dir.join(format!("{name}-{w}x{h}.png"));
             frame.write_png(&path).unwrap();
             assert_not_blank(&frame, name);
             let k = g(&frame);
+            assert!(
+                !k.get_level_change(),
+                "{name}: the screen itself is shown, no banner over it"
+            );
             let screen = k.get_screen().to_string();
             match &view.content {
                 ScreenContent::Clock(c) if c.on_break => {
