@@ -7,7 +7,8 @@
 #   --page URL       the same screen's web display page (http://127.0.0.1:8080/display/<screen>);
 #                    without it, or without a Chromium binary, the Chromium side is skipped.
 #   --kiosk-url WS   make the kiosk follow a running node instead of its sample clock.
-# Env: CHROMIUM (binary, default: chromium or chromium-browser on PATH), CARGO_TARGET_DIR.
+# Env: CHROMIUM (binary, default: chromium or chromium-browser on PATH), CARGO_TARGET_DIR,
+#      PVM_KIOSK_BENCH_BIN (use this bench binary instead of building the release one).
 # Targets (issue 4): the kiosk needs at most 1/5 of Chromium's memory and 1/3 of its CPU.
 set -euo pipefail
 
@@ -25,11 +26,15 @@ done
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
-cargo build --release -q -p pvm-kiosk --bin pvm-kiosk-bench --manifest-path "$root/Cargo.toml"
-bench="$target/release/pvm-kiosk-bench"
+if [ -n "${PVM_KIOSK_BENCH_BIN:-}" ]; then
+    bench="$PVM_KIOSK_BENCH_BIN"   # an already built bench binary (figures are only meaningful from a release build)
+else
+    cargo build --release -q -p pvm-kiosk --bin pvm-kiosk-bench --manifest-path "$root/Cargo.toml"
+    bench="$target/release/pvm-kiosk-bench"
+fi
 hz="$(getconf CLK_TCK)"
 
-echo "== software rendering (release build, this machine: $(nproc) cores)"
+echo "== software rendering ($bench, this machine: $(nproc) cores)"
 "$bench" frames --frames 30
 
 # Samples a process tree (the root pid and all its descendants) once a second until the root
