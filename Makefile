@@ -16,7 +16,7 @@ help:
 
 ## Runs the node on the embedded SQLite default, printing the console URL and setup code.
 run: setup build
-	$(CARGO) run -p pvm-node --bin pvm-node -- --data-dir $(DATA_DIR) --listen $(LISTEN)
+	DATA_DIR=$(DATA_DIR) LISTEN=$(LISTEN) scripts/run.sh
 
 setup:
 	@scripts/setup-deps.sh
@@ -26,7 +26,7 @@ web: setup
 	cd web && npm run build
 
 build: web
-	$(CARGO) build -p pvm-node
+	$(CARGO) build -p pvm-node -p pvm-kiosk
 
 build-release: web
 	$(CARGO) build --release -p pvm-node
@@ -52,10 +52,13 @@ bench: setup
 	$(CARGO) run --release -p pvm-store --example store_bench
 	$(CARGO) run --release -p pvm-ota --example ota_bench
 	$(CARGO) run --release -p pvm-cast --example cast_bench
+	scripts/bench-node.sh
+	scripts/bench-kiosk.sh
 	cd web && npm run size
 
 soak:
 	PVM_STORE_CRASH_ROUNDS=1000 $(CARGO) test --release -p pvm-store --test crash
+	PVM_CRASH_ROUNDS=2000 $(CARGO) test --release -p pvm-node --test crash
 
 clean-data:
 	rm -rf $(DATA_DIR)

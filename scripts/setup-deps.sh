@@ -8,9 +8,13 @@ set -euo pipefail
 #   minisign     the reference CLI the OTA tests cross-check signatures with
 #   chromium     headless browser for the web console's end-to-end tests
 #   nodejs, npm  building the web console; the castv2 stand-in Chromecast
+#   lib*-dev     what Slint's KMS and window backends link against (the kiosk)
+#   fonts-dejavu-core  a font for the kiosk's screens
 #   pkg-config   for -sys crates
 #   sqlite3      to inspect event logs by hand (not needed by the build: SQLite is bundled)
-packages=(chrony minisign chromium pkg-config sqlite3)
+packages=(chrony minisign chromium pkg-config sqlite3
+  libudev-dev libinput-dev libgbm-dev libdrm-dev libxkbcommon-dev libfontconfig-dev
+  fonts-dejavu-core)
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
 if [[ -n "${PVM_EXTRA_PACKAGES:-}" ]]; then
