@@ -67,7 +67,7 @@ fn assert_not_blank(frame: &Frame, name: &str) {
 
 #[test]
 fn every_screen_renders_at_1080p_and_4k_with_its_content() {
-    let (mut frame, mut p) = setup(1920, 1080);
+    let (mut frame, _) = setup(1920, 1080);
     let dir = out_dir();
     let mut version = 0;
     for (w, h) in [(1920, 1080), (3840, 2160)] {
@@ -76,7 +76,7 @@ fn every_screen_renders_at_1080p_and_4k_with_its_content() {
             version += 1;
             // A fresh presenter: going from one sample tournament's level to another's would
             // rightly show the level-change banner, which is not the screen under test.
-            p = Presenter::new(frame.window.clone_strong());
+            let mut p = Presenter::new(frame.window.clone_strong());
             show(&mut frame, &mut p, view.clone(), version, ANCHOR_MS);
             let path = dir.join(format!("{name}-{w}x{h}.png"));
             frame.write_png(&path).unwrap();
