@@ -386,20 +386,37 @@ impl Writer {
             .iter()
             .map(|(_, evs)| evs.iter().map(encode).collect())
             .collect();
-        let result = encoded.and_then(|batches| {
-            let results = store.append_batches(&batches)?;
-            // A single failing batch would leave `working` ahead of the log: treat it as a
-            // failure of the group and rebuild below.
-            results
-                .into_iter()
-                .collect::<Result<Vec<Vec<u64>>, StoreError>>()
-                .map_err(EngineError::from)
-        });
+        let result =
+            encoded.and_then(|batches| store.append_batches(&batches).map_err(EngineError::from));
         match result {
-            Ok(seqs) => {
+            Ok(results) => {
+                // Each command's batch has its own savepoint: when one fails (it cannot, short
+                // of a duplicate UUID), the others are in the log. `working` then has events the
+                // log lacks, so the state is rebuilt from the log itself.
+                if results.iter().any(|r| r.is_err()) {
+                    match load_state(store) {
+                        Ok((state, _)) => working = state,
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot rebuild the state after a partly failed commit");
+                            working = (*before).clone();
+                        }
+                    }
+                }
                 let mut all = Vec::new();
                 let mut outcomes = Vec::with_capacity(accepted.len());
-                for ((job, events), seqs) in accepted.into_iter().zip(seqs) {
+                for ((job, events), result) in accepted.into_iter().zip(results) {
+                    let seqs = match result {
+                        Ok(seqs) => seqs,
+                        Err(e) => {
+                            self.metrics.commands_failed.fetch_add(1, Ordering::Relaxed);
+                            let disk_full = matches!(e, StoreError::DiskFull { .. });
+                            let _ = job.reply.send(Err(EngineError::NotRecorded {
+                                reason: e.to_string(),
+                                disk_full,
+                            }));
+                            continue;
+                        }
+                    };
                     let committed: Vec<Committed> = events
                         .into_iter()
                         .zip(seqs)
