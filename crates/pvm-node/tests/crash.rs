@@ -347,7 +347,8 @@ async fn worker(
                         ["player.added", "tournament.entry_registered"],
                         "{a}"
                     );
-                    let id = created_id(&a);
+                    // The new player comes first, then the entry (`created_id` is the entry).
+                    let id: Uuid = a["created_ids"][0].as_str().unwrap().parse().unwrap();
                     report.events.extend(events);
                     report.players.push((id, name));
                     report.entered_players.push(id);

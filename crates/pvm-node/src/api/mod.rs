@@ -93,6 +93,9 @@ pub struct CommandResponse {
     pub events: Vec<EventSummary>,
     /// The id of what the command created (tournament, player, entry, table…), if anything.
     pub created_id: Option<Uuid>,
+    /// Every id the command created, in order (registering a new player: the player, then
+    /// the entry).
+    pub created_ids: Vec<Uuid>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -120,6 +123,10 @@ pub fn summarize(events: &[Committed]) -> CommandResponse {
         // The last thing created is what was asked for: registering a new player adds the
         // player first, but the caller needs the entry.
         created_id: events.iter().rev().find_map(|c| created_id(&c.event.body)),
+        created_ids: events
+            .iter()
+            .filter_map(|c| created_id(&c.event.body))
+            .collect(),
         events: events
             .iter()
             .map(|c| EventSummary {
