@@ -135,6 +135,22 @@ impl Store {
         })
     }
 
+    /// A read-only connection to a store this process has already opened with
+    /// [`Store::open`], which inspected and migrated it. The integrity check is not run again:
+    /// on a long log it is most of the node's start-up time. Writing through it fails.
+    pub fn open_reader(path: &Path) -> Result<Store, StoreError> {
+        let sqlite = |doing| move |e| StoreError::from_sqlite(path, doing, e);
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(sqlite("opening for reading"))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(sqlite("setting the busy timeout"))?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
     /// Group commit: writes many commands' batches in one transaction (one fsync).
     ///
     /// Each batch is all-or-nothing on its own: the inner result says whether that batch
@@ -586,6 +602,20 @@ mod tests {
             .conn
             .pragma_update(None, "max_page_count", cap)
             .unwrap();
+    }
+
+    #[test]
+    fn a_reader_sees_what_the_writer_commits_and_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pvm.db");
+        let mut writer = Store::open(&path).unwrap();
+        let mut reader = Store::open_reader(&path).unwrap();
+        writer.append(&[event(0, 10)]).unwrap();
+        writer.append(&[event(1, 10), event(2, 10)]).unwrap();
+        assert_eq!(reader.events_since(0, 100).unwrap().len(), 3);
+        assert_eq!(reader.last_seq().unwrap(), 3);
+        assert!(reader.append(&[event(3, 10)]).is_err());
+        assert_eq!(writer.last_seq().unwrap(), 3);
     }
 
     #[test]
