@@ -132,6 +132,7 @@ pub async fn start_with_auth(
     };
     let console_urls = console_urls(&config, addr);
     let cast = start_cast(&config, &engine, &console_urls, addr);
+    let (stopping_tx, stopping_rx) = watch::channel(false);
     let state = AppState {
         engine: engine.clone(),
         auth: auth.clone(),
@@ -143,6 +144,7 @@ pub async fn start_with_auth(
             live_cache: Default::default(),
             console_urls: console_urls.clone(),
             live_client_queue: config.ws.client_queue.max(1),
+            stopping: stopping_rx,
             cast: cast.as_ref().map(|c| c.statuses()),
         }),
     };
@@ -201,6 +203,7 @@ pub async fn start_with_auth(
         .with_graceful_shutdown(graceful)
         .await;
         let _ = systemd::notify_stopping();
+        let _ = stopping_tx.send(true);
         tracing::info!("stopping: draining the command queue");
         serve_engine.shutdown().await;
         let joined = tokio::task::spawn_blocking(move || writer.join()).await;

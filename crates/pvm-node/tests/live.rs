@@ -569,3 +569,26 @@ async fn phone_numbers_reach_signed_in_staff_but_never_public_screens() {
         "staff should see the phone: {text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_node_closes_open_live_connections() {
+    let mut node = TestNode::start().await;
+    let mut ws = connect(&node, "topics=venue").await;
+    until(&mut ws, |v| v["type"] == "snapshot").await;
+    node.stop().await;
+    // The connection ends (close frame, error or end of stream) instead of lingering on a
+    // node that no longer serves.
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the live connection stayed open after the node stopped"
+    );
+}

@@ -480,8 +480,10 @@ async fn ws_loop(
     }
     let mut ticker = tokio::time::interval(TIME_EVERY);
     ticker.tick().await;
+    let mut stopping = s.node.stopping.clone();
     loop {
         tokio::select! {
+            _ = async { let _ = stopping.wait_for(|v| *v).await; } => return Gone::Closed,
             u = updates.recv() => match u {
                 Ok(update) => {
                     if update.last_seq <= sent_seq {
@@ -594,8 +596,10 @@ fn sse_stream(
         }
         let mut ticker = tokio::time::interval(TIME_EVERY);
         ticker.tick().await;
+        let mut stopping = s.node.stopping.clone();
         loop {
             tokio::select! {
+                _ = async { let _ = stopping.wait_for(|v| *v).await; } => return,
                 u = updates.recv() => match u {
                     Ok(update) => {
                         if update.last_seq <= sent_seq { continue; }

@@ -50,6 +50,9 @@ pub struct NodeInfo {
     pub live_client_queue: usize,
     /// Each Chromecast's state, while the bridge runs.
     pub cast: Option<tokio::sync::watch::Receiver<pvm_cast::Statuses>>,
+    /// Turns true when the node stops: upgraded live connections are no longer the HTTP
+    /// server's to close, so they watch this and end themselves.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 #[derive(OpenApi)]
