@@ -47,6 +47,8 @@ pub struct RunningNode {
     pub auth: Arc<AuthService>,
     pub setup_code: Option<String>,
     pub console_urls: Vec<String>,
+    /// Cloud pairing and sync.
+    pub cloud: Arc<crate::sync::CloudService>,
     shutdown: watch::Sender<bool>,
     done: tokio::task::JoinHandle<Result<(), NodeError>>,
 }
@@ -164,6 +166,7 @@ pub async fn start_with_hooks(
         started_at,
     );
     cloud.start().await;
+    let cloud_handle = cloud.clone();
     let console_urls = console_urls(&config, addr);
     let cast = start_cast(&config, &engine, &console_urls, addr);
     let (stopping_tx, stopping_rx) = watch::channel(false);
@@ -266,6 +269,7 @@ pub async fn start_with_hooks(
         auth,
         setup_code,
         console_urls,
+        cloud: cloud_handle,
         shutdown: shutdown_tx,
         done,
     })

@@ -172,7 +172,11 @@ async fn session(
         r = publish_loop(ctx, pairing, ledger, &js, backoff) => r,
         r = heartbeat_loop(ctx, pairing, &client) => r,
         r = super::down::consume_loop(ctx, pairing, ledger, &js) => r,
-        _ = stop.changed() => Ok(()),
+        _ = stop.changed() => {
+            // The publisher was cut off between cursor saves: keep what was acknowledged.
+            let acked = ctx.shared.cursor.load(std::sync::atomic::Ordering::Relaxed);
+            save_cursor_forward(ledger, &cursor_name(pairing.enrolment.node_id), acked).await
+        }
     };
     // Best effort: pending acks are abandoned with the session anyway.
     let _ = tokio::time::timeout(Duration::from_secs(1), client.drain()).await;
@@ -314,6 +318,19 @@ async fn publish_batch(
         *position = seq;
     }
     Ok(())
+}
+
+/// Saves `seq` unless the saved cursor is already there or beyond (never moves it back).
+async fn save_cursor_forward(ledger: &Ledger, name: &str, seq: u64) -> Result<(), SessionError> {
+    let name = name.to_string();
+    ledger
+        .with(move |s| {
+            if s.sync_cursor(&name)? < seq {
+                s.set_sync_cursor(&name, seq)?;
+            }
+            Ok(())
+        })
+        .await
 }
 
 async fn save_cursor(ledger: &Ledger, name: &str, seq: u64) -> Result<(), SessionError> {
