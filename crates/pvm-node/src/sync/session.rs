@@ -404,6 +404,7 @@ mod tests {
     #[test]
     fn the_up_message_is_the_contracts_up_event() {
         let event = pvm_core::Event {
+            schema: pvm_core::SCHEMA_VERSION,
             id: pvm_core::ids::EventId(uuid::Uuid::from_u128(9)),
             at: pvm_core::Timestamp::from_millis(1_700_000_000_000),
             body: pvm_core::EventBody::PlayerAdded {
