@@ -43,6 +43,9 @@ pub struct IngestConfig {
     pub snapshot_every: i64,
     /// Unacknowledged deliveries JetStream allows the shared consumer.
     pub max_ack_pending: i64,
+    /// How long a delivery may stay unacknowledged (an instance died mid-batch) before
+    /// JetStream gives it to another instance. Part of the shared consumer's configuration.
+    pub ack_wait: Duration,
 }
 
 impl Default for IngestConfig {
@@ -52,6 +55,7 @@ impl Default for IngestConfig {
             gather: Duration::from_millis(20),
             snapshot_every: 5000,
             max_ack_pending: 20_000,
+            ack_wait: streams::INGEST_ACK_WAIT,
         }
     }
 }
@@ -67,6 +71,9 @@ pub enum IngestError {
     #[error("database pool: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
 }
+
+/// Events read per query while folding a node's run.
+const RUN_PAGE: i64 = 2000;
 
 fn nats_err(e: impl std::fmt::Display) -> IngestError {
     IngestError::Nats(e.to_string())
@@ -188,7 +195,8 @@ impl Ingestor {
         config: IngestConfig,
     ) -> Result<Self, IngestError> {
         streams::ensure_streams(js).await?;
-        let consumer = streams::ensure_ingest_consumer(js, config.max_ack_pending).await?;
+        let consumer =
+            streams::ensure_ingest_consumer(js, config.max_ack_pending, config.ack_wait).await?;
         let batch = config.batch_size.max(1);
         let messages = consumer
             .stream()
@@ -386,28 +394,14 @@ impl Ingestor {
             .await?;
         let applied_seq: i64 = row.get(0);
         let state_seq: i64 = row.get(1);
-        let pending = tx
-            .query(
-                "SELECT seq, body FROM sync_events WHERE node_id = $1 AND seq > $2 \
-                 ORDER BY seq LIMIT $3",
-                &[
-                    &node.node_id,
-                    &applied_seq,
-                    &(self.config.snapshot_every.max(1)),
-                ],
+        let next_stored = tx
+            .query_opt(
+                "SELECT 1 FROM sync_events WHERE node_id = $1 AND seq = $2",
+                &[&node.node_id, &(applied_seq + 1)],
             )
             .await?;
-        let mut run = Vec::new();
-        let mut next = applied_seq + 1;
-        for row in pending {
-            let seq: i64 = row.get(0);
-            if seq != next {
-                break;
-            }
-            run.push((seq, row.get::<_, serde_json::Value>(1)));
-            next += 1;
-        }
-        if run.is_empty() {
+        if next_stored.is_none() {
+            // The next event has not arrived yet: the projections wait for it.
             return Ok(None);
         }
         let cached = self
@@ -438,18 +432,42 @@ impl Ingestor {
                 state
             }
         };
+        // Fold the gap-free run after the watermark, page by page (after a long outage
+        // the run can be the node's whole backlog).
         let mut changes = Changes::default();
-        for (seq, body) in &run {
-            match serde_json::from_value::<pvm_core::Event>(body.clone()) {
-                Ok(event) => changes.fold(&mut state, *seq, &event),
-                // Stored only after it parsed, so this is a body from another build:
-                // counted as applied, as the node did.
-                Err(e) => {
-                    tracing::warn!(node = %node.node_id, seq, error = %e, "unreadable stored event")
+        let mut next = applied_seq + 1;
+        loop {
+            let page = tx
+                .query(
+                    "SELECT seq, body FROM sync_events WHERE node_id = $1 AND seq >= $2 \
+                     ORDER BY seq LIMIT $3",
+                    &[&node.node_id, &next, &RUN_PAGE],
+                )
+                .await?;
+            let full = page.len() as i64 == RUN_PAGE;
+            let mut gap = false;
+            for row in page {
+                let seq: i64 = row.get(0);
+                if seq != next {
+                    gap = true;
+                    break;
                 }
+                match serde_json::from_value::<pvm_core::Event>(row.get(1)) {
+                    Ok(event) => changes.fold(&mut state, seq, &event),
+                    // Stored only after it parsed, so this is a body from another build:
+                    // counted as applied, as the node did.
+                    Err(e) => {
+                        tracing::warn!(node = %node.node_id, seq, error = %e, "unreadable stored event")
+                    }
+                }
+                next += 1;
+            }
+            if gap || !full {
+                break;
             }
         }
-        let new_applied = applied_seq + i64::try_from(run.len()).unwrap_or(i64::MAX);
+        let run_len = next - 1 - applied_seq;
+        let new_applied = applied_seq + run_len;
         projections::write(tx, node, new_applied, &state, &changes).await?;
         if new_applied - state_seq >= self.config.snapshot_every {
             let snapshot = serde_json::to_value(&state).unwrap_or(serde_json::Value::Null);

@@ -14,7 +14,8 @@ pub const UP_DUPLICATE_WINDOW: Duration = Duration::from_secs(5 * 60);
 /// Down messages a node has not pulled within this age are dropped (a node offline longer
 /// gets a fresh `Players` snapshot and release notice when it is next addressed).
 pub const DOWN_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
-/// How long an ingest delivery may stay unacknowledged before JetStream redelivers it.
+/// How long an ingest delivery may stay unacknowledged before JetStream redelivers it
+/// (the default of [`super::ingest::IngestConfig::ack_wait`]).
 pub const INGEST_ACK_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
@@ -89,13 +90,14 @@ pub async fn ensure_node_consumer(
 pub async fn ensure_ingest_consumer(
     js: &jetstream::Context,
     max_ack_pending: i64,
+    ack_wait: Duration,
 ) -> Result<consumer::Consumer<consumer::pull::Config>, StreamError> {
     let name = streams::UP_INGEST_DURABLE.to_string();
     let config = consumer::pull::Config {
         durable_name: Some(name.clone()),
         ack_policy: consumer::AckPolicy::Explicit,
         deliver_policy: consumer::DeliverPolicy::All,
-        ack_wait: INGEST_ACK_WAIT,
+        ack_wait,
         max_ack_pending,
         ..Default::default()
     };
