@@ -165,10 +165,6 @@ pub struct CloudConfig {
         global = true
     )]
     pub operator_email: Vec<String>,
-
-    /// The sync side's flags (NATS account keys, consumer tuning…).
-    #[command(flatten)]
-    pub sync: crate::sync::SyncConfig,
 }
 
 impl Default for CloudConfig {

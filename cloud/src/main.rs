@@ -166,27 +166,3 @@ fn gen_token_key(out: &PathBuf) -> CliResult {
     );
     Ok(())
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn the_command_line_is_well_formed_and_flags_work_with_subcommands() {
-        Cli::command().debug_assert();
-        let cli = Cli::try_parse_from([
-            "pvm-cloud",
-            "create-tenant",
-            "--name",
-            "Casino",
-            "--admin-email",
-            "a@example.com",
-            "--database-url",
-            "postgres://x@y/z",
-        ])
-        .unwrap();
-        assert_eq!(cli.config.database_url, "postgres://x@y/z");
-        assert!(matches!(cli.command, Some(Cmd::CreateTenant { .. })));
-    }
-}

@@ -1,17 +1,12 @@
 //! The NATS side of the service: enrolment redemption with NATS credentials, event
 //! ingestion into PostgreSQL, heartbeats and the down channel.
 //!
-//! Owned by the sync work (branch h/cloudsync). The accounts side calls only the hooks
-//! below ([`SyncConfig`], [`MIGRATIONS`], [`routes`], [`start`]); they start empty here.
+//! Owned by the sync work (branch h/cloudsync). The accounts side calls only the three
+//! hooks below; they start empty here.
 
 use crate::db::Migration;
 use crate::state::CloudState;
 use utoipa_axum::router::OpenApiRouter;
-
-/// The sync side's own flags, flattened into [`crate::CloudConfig`] (`config.sync`), so
-/// they are added here without touching the accounts side's configuration.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct SyncConfig {}
 
 /// The sync side's migrations (versions 0100 and up), applied after the accounts side's.
 pub const MIGRATIONS: &[Migration] = &[];
