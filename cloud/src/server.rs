@@ -68,7 +68,8 @@ pub async fn start(config: CloudConfig, tokens: TokenKeys) -> Result<RunningClou
         })
         .await
     });
-    let tasks = crate::sync::start(&state, stopping);
+    let mut tasks = crate::sync::start(&state, stopping.clone());
+    tasks.push(tokio::spawn(prune_throttle(state.clone(), stopping)));
     tracing::info!(%addr, "pvm-cloud listening");
     Ok(RunningCloud {
         addr,
@@ -103,6 +104,27 @@ pub async fn connect_nats(config: &CloudConfig) -> Result<Option<async_nats::Cli
         .await
         .map_err(|e| StartError::Nats(e.to_string()))?;
     Ok(Some(client))
+}
+
+/// Hourly, drops throttle rows whose windows and locks ended a day ago, so the table holds
+/// only recent clients. Every instance does it; the deletes are idempotent.
+async fn prune_throttle(state: CloudState, mut stopping: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stopping.wait_for(|s| *s) => return,
+        }
+        let result = match state.pool.get().await {
+            Ok(db) => crate::throttle::prune(&db, 86_400)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "pruning the throttle table");
+        }
+    }
 }
 
 impl RunningCloud {

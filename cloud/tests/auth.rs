@@ -168,7 +168,9 @@ async fn logout_revokes_every_refresh_token_of_that_login() {
 async fn an_account_locks_after_repeated_failures_and_unlocks_after_the_window() {
     let cloud = Cloud::start_with(|c| {
         c.login_max_failures = 3;
-        c.login_lockout_s = 2;
+        // Long enough that the lock cannot lapse between the failures and the check on a
+        // loaded machine; short enough to wait out.
+        c.login_lockout_s = 4;
     })
     .await;
     let api = &cloud.api;
@@ -189,7 +191,7 @@ async fn an_account_locks_after_repeated_failures_and_unlocks_after_the_window()
             .unwrap()
             >= 1
     );
-    tokio::time::sleep(Duration::from_millis(2300)).await;
+    tokio::time::sleep(Duration::from_millis(4300)).await;
     api.post("/api/v1/auth/login", None, right.clone())
         .await
         .expect(200);
