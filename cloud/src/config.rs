@@ -44,6 +44,11 @@ pub struct CloudConfig {
     #[arg(long, env = "PVM_CLOUD_NATS_CREDS", global = true)]
     pub nats_creds: Option<PathBuf>,
 
+    /// The PVM NATS account's seed (`account.seed` from `pvm-cloud nats-init`): signs each
+    /// enrolled node's NATS user JWT. Without it this instance cannot enrol nodes.
+    #[arg(long, env = "PVM_CLOUD_NATS_ACCOUNT_SEED_FILE", global = true)]
+    pub nats_account_seed_file: Option<PathBuf>,
+
     /// NATS URLs nodes are told at enrolment (comma-separated); defaults to `--nats-url`.
     #[arg(
         long,

@@ -34,6 +34,12 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Create (or keep) the NATS operator and accounts in DIR and write the nats-server
+    /// auth config (`auth.conf`) and this service's credentials (`cloud.creds`).
+    NatsInit {
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -58,6 +64,7 @@ fn main() -> ExitCode {
                 create_tenant(&cli.config, &name, &admin_email).await
             }
             Cmd::GenTokenKey { out } => gen_token_key(&out),
+            Cmd::NatsInit { dir } => nats_init(&dir),
         }
     });
     match result {
@@ -163,6 +170,20 @@ fn gen_token_key(out: &PathBuf) -> CliResult {
         "wrote {}; its public key (for --token-verify-key-files after a rotation): {}",
         out.display(),
         TokenKeys::from_seed(seed).public_key_text()
+    );
+    Ok(())
+}
+
+fn nats_init(dir: &std::path::Path) -> CliResult {
+    use pvm_cloud::sync::nats_auth::{self, files};
+    nats_auth::nats_init(dir)?;
+    println!(
+        "NATS auth in {dir}: include {dir}/{conf} in nats-server's config; run pvm-cloud with \
+         --nats-creds {dir}/{creds} --nats-account-seed-file {dir}/{seed}",
+        dir = dir.display(),
+        conf = files::SERVER_CONFIG,
+        creds = files::CLOUD_CREDS,
+        seed = files::ACCOUNT_SEED,
     );
     Ok(())
 }

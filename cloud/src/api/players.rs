@@ -239,6 +239,7 @@ async fn add_member(
     }
     let m = load_member(&tx, access.tenant_id, venue_id, player_id).await?;
     tx.commit().await?;
+    crate::sync::notify_players_changed(&s, venue_id);
     Ok((StatusCode::CREATED, Json(m)))
 }
 
@@ -299,6 +300,7 @@ async fn patch_member(
     if updated == 0 {
         return Err(ApiError::not_found("player"));
     }
+    crate::sync::notify_players_changed(&s, venue_id);
     Ok(Json(
         load_member(&db, access.tenant_id, venue_id, player_id).await?,
     ))
@@ -325,5 +327,6 @@ async fn remove_member(
     if deleted == 0 {
         return Err(ApiError::not_found("player"));
     }
+    crate::sync::notify_players_changed(&s, venue_id);
     Ok(super::no_content())
 }

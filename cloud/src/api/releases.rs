@@ -130,7 +130,17 @@ async fn publish_release(
         )
         .await?
         .ok_or_else(|| ApiError::conflict("this version is already published on this channel"))?;
-    Ok((StatusCode::CREATED, Json(release(&row))))
+    let published = release(&row);
+    crate::sync::notify_release(
+        &s,
+        crate::sync::down::ReleaseInfo {
+            version: published.version.clone(),
+            channel: published.channel.clone(),
+            bundle_url: published.bundle_url.clone(),
+            notes: published.notes.clone(),
+        },
+    );
+    Ok((StatusCode::CREATED, Json(published)))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -1,26 +1,122 @@
-//! The NATS side of the service: enrolment redemption with NATS credentials, event
-//! ingestion into PostgreSQL, heartbeats and the down channel.
+//! The NATS side of the service: enrolment with NATS credentials, event ingestion into
+//! PostgreSQL with projections, fleet heartbeats and the down channel.
 //!
-//! Owned by the sync work (branch h/cloudsync). The accounts side calls only the three
-//! hooks below; they start empty here.
+//! - [`nats_auth`]: the operator/account/user JWTs (decentralized auth) and `nats-init`.
+//! - [`streams`]: PVM_UP, PVM_DOWN and their consumers, created idempotently.
+//! - [`enrol`]: `POST /api/v1/enrol`, the one route a node calls over HTTP.
+//! - [`ingest`] + [`projections`]: PVM_UP → PostgreSQL, exactly once, per-node order.
+//! - [`heartbeat`]: node status columns from heartbeats.
+//! - [`down`] + [`commands`]: messages to nodes (commands, release notices, players).
+//!
+//! The accounts side calls only the hooks here: [`MIGRATIONS`], [`routes`], [`start`],
+//! and [`notify_release`] / [`notify_players_changed`] after the changes they announce.
+
+pub mod commands;
+pub mod down;
+pub mod enrol;
+pub mod heartbeat;
+pub mod ingest;
+pub mod nats_auth;
+pub mod projections;
+pub mod streams;
 
 use crate::db::Migration;
 use crate::state::CloudState;
 use utoipa_axum::router::OpenApiRouter;
 
 /// The sync side's migrations (versions 0100 and up), applied after the accounts side's.
-pub const MIGRATIONS: &[Migration] = &[];
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 100,
+    name: "sync",
+    sql: include_str!("../../migrations/0100_sync.sql"),
+}];
 
-/// The sync side's routes (e.g. `POST /api/v1/enrol`), merged into the API router.
+/// The sync side's routes, merged into the API router.
 pub fn routes() -> OpenApiRouter<CloudState> {
     OpenApiRouter::new()
+        .merge(enrol::routes())
+        .merge(commands::routes())
 }
 
-/// Starts the sync side's background tasks (consumers), called once by the server after
-/// the database is migrated. The tasks end when `stopping` turns true.
+/// Starts ingestion and the heartbeat listener when this instance has NATS. The tasks end
+/// when `stopping` turns true (dropping them mid-batch is safe: see [`ingest`]).
 pub fn start(
-    _state: &CloudState,
-    _stopping: tokio::sync::watch::Receiver<bool>,
+    state: &CloudState,
+    stopping: tokio::sync::watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    Vec::new()
+    let Some(client) = state.nats.clone() else {
+        tracing::info!("no NATS configured: sync ingestion and heartbeats are off");
+        return Vec::new();
+    };
+    let pool = state.pool.clone();
+    let js = async_nats::jetstream::new(client.clone());
+    let ingest = until_stopped(stopping.clone(), async move {
+        let mut backoff = std::time::Duration::from_millis(200);
+        loop {
+            match ingest::Ingestor::new(pool.clone(), &js, ingest::IngestConfig::default()).await {
+                Ok(ingestor) => return ingestor.run().await,
+                Err(e) => {
+                    // NATS may still be coming up: keep trying, the API serves meanwhile.
+                    tracing::warn!(error = %e, "ingest consumer not ready");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+                }
+            }
+        }
+    });
+    let pool = state.pool.clone();
+    let heartbeats = until_stopped(stopping, async move {
+        loop {
+            if let Err(e) = heartbeat::run(client.clone(), pool.clone()).await {
+                tracing::warn!(error = %e, "heartbeat listener stopped");
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    });
+    vec![ingest, heartbeats]
+}
+
+fn until_stopped(
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+    task: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = stopping.wait_for(|s| *s) => {}
+            _ = task => {}
+        }
+    })
+}
+
+/// After a release is published: tells the nodes on its channel (in the background; each
+/// notice is stored by JetStream before the task moves on, failures are logged).
+pub fn notify_release(state: &CloudState, release: down::ReleaseInfo) {
+    let Some(client) = state.nats.clone() else {
+        return;
+    };
+    let pool = state.pool.clone();
+    tokio::spawn(async move {
+        let js = async_nats::jetstream::new(client);
+        match down::publish_release_notice(&pool, &js, &release).await {
+            Ok(n) => tracing::info!(version = %release.version, nodes = n, "release notice sent"),
+            Err(e) => {
+                tracing::warn!(version = %release.version, error = %e, "release notice not sent")
+            }
+        }
+    });
+}
+
+/// After a venue's memberships changed: sends its nodes the full player list (in the
+/// background, like [`notify_release`]).
+pub fn notify_players_changed(state: &CloudState, venue_id: uuid::Uuid) {
+    let Some(client) = state.nats.clone() else {
+        return;
+    };
+    let pool = state.pool.clone();
+    tokio::spawn(async move {
+        let js = async_nats::jetstream::new(client);
+        if let Err(e) = down::publish_players_snapshot(&pool, &js, venue_id).await {
+            tracing::warn!(%venue_id, error = %e, "players snapshot not sent");
+        }
+    });
 }

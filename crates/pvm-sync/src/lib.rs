@@ -71,6 +71,22 @@ pub mod subjects {
     }
 }
 
+/// NATS user credentials in the standard `.creds` text form, which NATS clients load as
+/// is (async-nats: `ConnectOptions::credentials(&text)`), so the node needs no signing code
+/// of its own: `user_creds(&resp.nats_user_jwt, &resp.nats_user_seed)`.
+pub mod creds {
+    pub fn user_creds(jwt: &str, seed: &str) -> String {
+        format!(
+            "-----BEGIN NATS USER JWT-----\n{jwt}\n------END NATS USER JWT------\n\n\
+             ************************* IMPORTANT *************************\n\
+             NKEY Seed printed below can be used to sign and prove identity.\n\
+             NKEYs are sensitive and should be treated as secrets.\n\n\
+             -----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n\n\
+             *************************************************************\n"
+        )
+    }
+}
+
 /// One event of a node's log, as published up. `seq` is the node's log sequence (1-based,
 /// gap-free per node); `event` is the pvm-core event exactly as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

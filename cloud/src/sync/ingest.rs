@@ -1,0 +1,621 @@
+//! Ingestion: the shared durable pull consumer on PVM_UP into PostgreSQL.
+//!
+//! For each batch, one transaction stores the events (`ON CONFLICT DO NOTHING`: the event id
+//! and `(node_id, seq)` are unique), then, per node and under that node's `sync_node_state`
+//! row lock, folds the contiguous run of stored events after the node's `applied_seq`
+//! watermark into the projections. Only after the commit are the messages acknowledged, so
+//! a crash anywhere means redelivery, and redelivery means a no-op insert. Because
+//! projections only ever advance through a gap-free run, events arriving out of order,
+//! twice, or split between several cloud instances cannot corrupt them: a later event just
+//! waits in `sync_events` until the ones before it arrive.
+//!
+//! Unreadable messages, and messages naming a node that is not enrolled, go to
+//! `sync_dead_letters` and are terminated (never redelivered).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, AckKind};
+use futures::StreamExt as _;
+use pvm_core::VenueState;
+use pvm_sync::UpEvent;
+use uuid::Uuid;
+
+use super::projections::{self, Changes};
+use super::streams;
+
+/// Where a node belongs, from the `nodes` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub node_id: Uuid,
+    pub venue_id: Uuid,
+    pub tenant_id: Uuid,
+}
+
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Most messages stored in one transaction.
+    pub batch_size: usize,
+    /// How long to gather more messages once the first of a batch has arrived.
+    pub gather: Duration,
+    /// Save the folded state every this many events (the rest is replayed on a cold start).
+    pub snapshot_every: i64,
+    /// Unacknowledged deliveries JetStream allows the shared consumer.
+    pub max_ack_pending: i64,
+    /// How long a delivery may stay unacknowledged (an instance died mid-batch) before
+    /// JetStream gives it to another instance. Part of the shared consumer's configuration.
+    pub ack_wait: Duration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            batch_size: 1000,
+            gather: Duration::from_millis(20),
+            snapshot_every: 5000,
+            max_ack_pending: 20_000,
+            ack_wait: streams::INGEST_ACK_WAIT,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Streams(#[from] streams::StreamError),
+    #[error("JetStream: {0}")]
+    Nats(String),
+    #[error("database: {0}")]
+    Db(#[from] tokio_postgres::Error),
+    #[error("database pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+}
+
+/// Events read per query while folding a node's run.
+const RUN_PAGE: i64 = 2000;
+
+fn nats_err(e: impl std::fmt::Display) -> IngestError {
+    IngestError::Nats(e.to_string())
+}
+
+/// A readable event with what its row needs.
+struct Incoming {
+    up: UpEvent,
+    body: serde_json::Value,
+}
+
+struct DeadLetter {
+    subject: String,
+    stream_seq: Option<i64>,
+    node_id: Option<Uuid>,
+    reason: String,
+    payload: Vec<u8>,
+}
+
+/// The node id in `pvm.up.<node>.events`.
+fn subject_node(subject: &str) -> Option<Uuid> {
+    let rest = subject.strip_prefix("pvm.up.")?;
+    let id = rest.strip_suffix(".events")?;
+    Uuid::parse_str(id).ok()
+}
+
+fn parse(message: &jetstream::Message) -> Result<Incoming, DeadLetter> {
+    let subject = message.subject.to_string();
+    let stream_seq = message
+        .info()
+        .ok()
+        .and_then(|i| i64::try_from(i.stream_sequence).ok());
+    let dead = |node_id, reason: String| DeadLetter {
+        subject: subject.clone(),
+        stream_seq,
+        node_id,
+        reason,
+        payload: message.payload.to_vec(),
+    };
+    let Some(subject_node) = subject_node(&subject) else {
+        return Err(dead(None, "subject is not pvm.up.<node>.events".into()));
+    };
+    let up: UpEvent = serde_json::from_slice(&message.payload)
+        .map_err(|e| dead(Some(subject_node), format!("unreadable event: {e}")))?;
+    // Credentials bind a node to its own subject; the body must agree with it, or one
+    // node could write into another's log.
+    if up.node_id != subject_node {
+        return Err(dead(
+            Some(subject_node),
+            format!("body names node {} on another node's subject", up.node_id),
+        ));
+    }
+    if up.seq == 0 || i64::try_from(up.seq).is_err() {
+        return Err(dead(Some(subject_node), format!("bad sequence {}", up.seq)));
+    }
+    let body = serde_json::to_value(&up.event)
+        .map_err(|e| dead(Some(subject_node), format!("re-encode event: {e}")))?;
+    Ok(Incoming { up, body })
+}
+
+/// A node's folded state as this instance last committed it.
+struct Cached {
+    applied_seq: i64,
+    state: VenueState,
+}
+
+/// Messages whose batch is committed, waiting for their acknowledgement.
+pub struct StoredBatch {
+    ack: Vec<jetstream::Message>,
+    term: Vec<jetstream::Message>,
+    pub stored_events: usize,
+    pub dead_letters: usize,
+}
+
+impl StoredBatch {
+    fn split(batch: Vec<jetstream::Message>, stored_events: usize, dead_at: &[usize]) -> Self {
+        let (mut ack, mut term) = (Vec::new(), Vec::new());
+        for (i, message) in batch.into_iter().enumerate() {
+            if dead_at.contains(&i) {
+                term.push(message);
+            } else {
+                ack.push(message);
+            }
+        }
+        StoredBatch {
+            ack,
+            term,
+            stored_events,
+            dead_letters: dead_at.len(),
+        }
+    }
+
+    /// Acknowledges the batch: stored messages with `ack`, dead letters with `term`.
+    pub async fn acknowledge(self) -> Result<(), IngestError> {
+        for message in &self.ack {
+            message.ack().await.map_err(nats_err)?;
+        }
+        for message in &self.term {
+            message.ack_with(AckKind::Term).await.map_err(nats_err)?;
+        }
+        Ok(())
+    }
+}
+
+/// One cloud instance's ingestion. Several may run against the same consumer.
+pub struct Ingestor {
+    pool: deadpool_postgres::Pool,
+    config: IngestConfig,
+    messages: tokio::sync::Mutex<consumer::pull::Stream>,
+    nodes: Mutex<HashMap<Uuid, NodeInfo>>,
+    states: Mutex<HashMap<Uuid, Cached>>,
+}
+
+impl Ingestor {
+    /// Ensures the streams and the shared durable consumer and starts pulling from it.
+    pub async fn new(
+        pool: deadpool_postgres::Pool,
+        js: &jetstream::Context,
+        config: IngestConfig,
+    ) -> Result<Self, IngestError> {
+        streams::ensure_streams(js).await?;
+        let consumer =
+            streams::ensure_ingest_consumer(js, config.max_ack_pending, config.ack_wait).await?;
+        let batch = config.batch_size.max(1);
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(batch)
+            .messages()
+            .await
+            .map_err(nats_err)?;
+        Ok(Ingestor {
+            pool,
+            config,
+            messages: tokio::sync::Mutex::new(messages),
+            nodes: Mutex::new(HashMap::new()),
+            states: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Waits for the next message, then gathers what else arrives within the gather time,
+    /// up to the batch size.
+    pub async fn next_batch(&self) -> Result<Vec<jetstream::Message>, IngestError> {
+        let mut messages = self.messages.lock().await;
+        let mut batch = Vec::new();
+        match messages.next().await {
+            Some(first) => batch.push(first.map_err(nats_err)?),
+            None => return Err(IngestError::Nats("consumer stream ended".into())),
+        }
+        let deadline = tokio::time::Instant::now() + self.config.gather;
+        while batch.len() < self.config.batch_size {
+            match tokio::time::timeout_at(deadline, messages.next()).await {
+                Ok(Some(Ok(message))) => batch.push(message),
+                Ok(Some(Err(e))) => {
+                    tracing::warn!(error = %e, "ingest pull error inside a batch");
+                    break;
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Stores a batch in one transaction (events, then projections) and commits. The
+    /// messages are not acknowledged yet: that is [`StoredBatch::acknowledge`].
+    pub async fn store(&self, batch: Vec<jetstream::Message>) -> Result<StoredBatch, IngestError> {
+        let (stored_events, dead_at) = self.commit(&batch).await?;
+        Ok(StoredBatch::split(batch, stored_events, &dead_at))
+    }
+
+    /// The transaction behind [`Self::store`]: returns how many events it wrote or found
+    /// already there, and which messages of the batch became dead letters.
+    async fn commit(
+        &self,
+        batch: &[jetstream::Message],
+    ) -> Result<(usize, Vec<usize>), IngestError> {
+        let mut good = Vec::new();
+        let mut dead = Vec::new();
+        let mut dead_at = Vec::new();
+        for (i, message) in batch.iter().enumerate() {
+            match parse(message) {
+                Ok(incoming) => good.push((i, incoming)),
+                Err(letter) => {
+                    dead.push(letter);
+                    dead_at.push(i);
+                }
+            }
+        }
+        let mut client = self.pool.get().await?;
+        let nodes = self
+            .node_infos(&client, good.iter().map(|(_, g)| g))
+            .await?;
+        // Events of nodes that are not enrolled (or that claim another venue) cannot be
+        // attributed to a tenant: they become dead letters too.
+        let mut events: BTreeMap<(Uuid, u64), Incoming> = BTreeMap::new();
+        for (i, incoming) in good {
+            let node = incoming.up.node_id;
+            match nodes.get(&node) {
+                Some(info) if info.venue_id == incoming.up.venue_id => {
+                    events.insert((node, incoming.up.seq), incoming);
+                }
+                found => {
+                    dead_at.push(i);
+                    dead.push(DeadLetter {
+                        subject: pvm_sync::subjects::up_events(node),
+                        stream_seq: batch[i]
+                            .info()
+                            .ok()
+                            .and_then(|info| i64::try_from(info.stream_sequence).ok()),
+                        node_id: Some(node),
+                        reason: if found.is_some() {
+                            format!("event names venue {}, not the node's", incoming.up.venue_id)
+                        } else {
+                            "node is not enrolled".into()
+                        },
+                        payload: batch[i].payload.to_vec(),
+                    })
+                }
+            }
+        }
+        let tx = client.transaction().await?;
+        for letter in &dead {
+            tx.execute(
+                "INSERT INTO sync_dead_letters (subject, stream_seq, node_id, reason, payload) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &letter.subject,
+                    &letter.stream_seq,
+                    &letter.node_id,
+                    &letter.reason,
+                    &letter.payload,
+                ],
+            )
+            .await?;
+        }
+        if !events.is_empty() {
+            insert_events(&tx, &nodes, &events).await?;
+        }
+        // Sorted node order: two instances lock the watermark rows in the same order.
+        let mut touched: Vec<Uuid> = events.keys().map(|(n, _)| *n).collect();
+        touched.dedup();
+        let mut new_states = Vec::new();
+        for node in touched {
+            if let Some(info) = nodes.get(&node) {
+                if let Some(done) = self.apply_node(&tx, info).await? {
+                    new_states.push((node, done));
+                }
+            }
+        }
+        tx.commit().await?;
+        if let Ok(mut states) = self.states.lock() {
+            for (node, cached) in new_states {
+                states.insert(node, cached);
+            }
+        }
+        Ok((events.len(), dead_at))
+    }
+
+    async fn node_infos(
+        &self,
+        client: &deadpool_postgres::Client,
+        events: impl Iterator<Item = &Incoming>,
+    ) -> Result<HashMap<Uuid, NodeInfo>, IngestError> {
+        let mut found = HashMap::new();
+        let mut missing = Vec::new();
+        if let Ok(known) = self.nodes.lock() {
+            for e in events {
+                match known.get(&e.up.node_id) {
+                    Some(info) => {
+                        found.insert(info.node_id, *info);
+                    }
+                    None => missing.push(e.up.node_id),
+                }
+            }
+        }
+        missing.sort();
+        missing.dedup();
+        if !missing.is_empty() {
+            let rows = client
+                .query(
+                    "SELECT id, venue_id, tenant_id FROM nodes WHERE id = ANY($1)",
+                    &[&missing],
+                )
+                .await?;
+            let mut known = self.nodes.lock().ok();
+            for row in rows {
+                let info = NodeInfo {
+                    node_id: row.get(0),
+                    venue_id: row.get(1),
+                    tenant_id: row.get(2),
+                };
+                found.insert(info.node_id, info);
+                if let Some(known) = known.as_mut() {
+                    known.insert(info.node_id, info);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Folds the node's contiguous run of stored events after its watermark into the
+    /// projections, under the watermark's row lock. Returns the new state to cache.
+    async fn apply_node(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        node: &NodeInfo,
+    ) -> Result<Option<Cached>, IngestError> {
+        tx.execute(
+            "INSERT INTO sync_node_state (node_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            &[&node.node_id],
+        )
+        .await?;
+        let row = tx
+            .query_one(
+                "SELECT applied_seq, state_seq, state FROM sync_node_state \
+                 WHERE node_id = $1 FOR UPDATE",
+                &[&node.node_id],
+            )
+            .await?;
+        let applied_seq: i64 = row.get(0);
+        let state_seq: i64 = row.get(1);
+        let next_stored = tx
+            .query_opt(
+                "SELECT 1 FROM sync_events WHERE node_id = $1 AND seq = $2",
+                &[&node.node_id, &(applied_seq + 1)],
+            )
+            .await?;
+        if next_stored.is_none() {
+            // The next event has not arrived yet: the projections wait for it.
+            return Ok(None);
+        }
+        let cached = self
+            .states
+            .lock()
+            .ok()
+            .and_then(|mut s| s.remove(&node.node_id))
+            .filter(|c| c.applied_seq == applied_seq);
+        let mut state = match cached {
+            Some(c) => c.state,
+            None => {
+                let snapshot: Option<serde_json::Value> = row.get(2);
+                let mut state = snapshot
+                    .and_then(|s| serde_json::from_value::<VenueState>(s).ok())
+                    .unwrap_or_default();
+                let replay = tx
+                    .query(
+                        "SELECT body FROM sync_events WHERE node_id = $1 AND seq > $2 \
+                         AND seq <= $3 ORDER BY seq",
+                        &[&node.node_id, &state_seq, &applied_seq],
+                    )
+                    .await?;
+                for row in replay {
+                    if let Ok(event) = serde_json::from_value(row.get(0)) {
+                        pvm_core::apply(&mut state, &event);
+                    }
+                }
+                state
+            }
+        };
+        // Fold the gap-free run after the watermark, page by page (after a long outage
+        // the run can be the node's whole backlog).
+        let mut changes = Changes::default();
+        let mut next = applied_seq + 1;
+        loop {
+            let page = tx
+                .query(
+                    "SELECT seq, body FROM sync_events WHERE node_id = $1 AND seq >= $2 \
+                     ORDER BY seq LIMIT $3",
+                    &[&node.node_id, &next, &RUN_PAGE],
+                )
+                .await?;
+            let full = page.len() as i64 == RUN_PAGE;
+            let mut gap = false;
+            for row in page {
+                let seq: i64 = row.get(0);
+                if seq != next {
+                    gap = true;
+                    break;
+                }
+                match serde_json::from_value::<pvm_core::Event>(row.get(1)) {
+                    Ok(event) => changes.fold(&mut state, seq, &event),
+                    // Stored only after it parsed, so this is a body from another build:
+                    // counted as applied, as the node did.
+                    Err(e) => {
+                        tracing::warn!(node = %node.node_id, seq, error = %e, "unreadable stored event")
+                    }
+                }
+                next += 1;
+            }
+            if gap || !full {
+                break;
+            }
+        }
+        let run_len = next - 1 - applied_seq;
+        let new_applied = applied_seq + run_len;
+        projections::write(tx, node, new_applied, &state, &changes).await?;
+        if new_applied - state_seq >= self.config.snapshot_every {
+            let snapshot = serde_json::to_value(&state).unwrap_or(serde_json::Value::Null);
+            tx.execute(
+                "UPDATE sync_node_state SET applied_seq = $2, state_seq = $2, state = $3, \
+                 updated_at = now() WHERE node_id = $1",
+                &[&node.node_id, &new_applied, &snapshot],
+            )
+            .await?;
+        } else {
+            tx.execute(
+                "UPDATE sync_node_state SET applied_seq = $2, updated_at = now() \
+                 WHERE node_id = $1",
+                &[&node.node_id, &new_applied],
+            )
+            .await?;
+        }
+        Ok(Some(Cached {
+            applied_seq: new_applied,
+            state,
+        }))
+    }
+
+    /// Pulls, stores and acknowledges until the task is dropped. Every await point is a
+    /// safe place to stop: an uncommitted transaction rolls back, a committed but
+    /// unacknowledged batch is redelivered and stored as a no-op.
+    pub async fn run(self) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let outcome = match self.next_batch().await {
+                Ok(batch) => self.store_with_retry(batch).await,
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(stored) => {
+                    backoff = Duration::from_millis(100);
+                    if let Err(e) = stored.acknowledge().await {
+                        tracing::warn!(error = %e, "ack failed; the batch will be redelivered");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "ingest failed; unacknowledged messages will be redelivered");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Stores a batch, retrying a transaction PostgreSQL aborted (a deadlock between two
+    /// instances storing the same redelivered events is resolved by aborting one). A batch
+    /// that still fails is handed back to JetStream for redelivery after a pause.
+    async fn store_with_retry(
+        &self,
+        batch: Vec<jetstream::Message>,
+    ) -> Result<StoredBatch, IngestError> {
+        let mut attempt = 0;
+        loop {
+            match self.commit(&batch).await {
+                Ok((stored_events, dead_at)) => {
+                    return Ok(StoredBatch::split(batch, stored_events, &dead_at));
+                }
+                Err(IngestError::Db(e)) if attempt < 3 && is_retryable(&e) => {
+                    attempt += 1;
+                    tracing::info!(error = %e, attempt, "retrying ingest transaction");
+                }
+                Err(e) => {
+                    for message in &batch {
+                        let _ = message
+                            .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                            .await;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+fn is_retryable(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+    )
+}
+
+async fn insert_events(
+    tx: &tokio_postgres::Transaction<'_>,
+    nodes: &HashMap<Uuid, NodeInfo>,
+    events: &BTreeMap<(Uuid, u64), Incoming>,
+) -> Result<(), tokio_postgres::Error> {
+    let mut ids = Vec::with_capacity(events.len());
+    let mut node_ids = Vec::with_capacity(events.len());
+    let mut venue_ids = Vec::with_capacity(events.len());
+    let mut tenant_ids = Vec::with_capacity(events.len());
+    let mut seqs = Vec::with_capacity(events.len());
+    let mut kinds = Vec::with_capacity(events.len());
+    let mut ats = Vec::with_capacity(events.len());
+    let mut bodies = Vec::with_capacity(events.len());
+    for ((node, _), incoming) in events {
+        let Some(info) = nodes.get(node) else {
+            continue;
+        };
+        ids.push(incoming.up.event.id.0);
+        node_ids.push(info.node_id);
+        venue_ids.push(info.venue_id);
+        tenant_ids.push(info.tenant_id);
+        seqs.push(i64::try_from(incoming.up.seq).unwrap_or(i64::MAX));
+        kinds.push(incoming.up.event.kind());
+        ats.push(
+            chrono::DateTime::from_timestamp_millis(incoming.up.event.at.as_millis())
+                .unwrap_or_default(),
+        );
+        bodies.push(incoming.body.clone());
+    }
+    tx.execute(
+        "INSERT INTO sync_events (id, node_id, venue_id, tenant_id, seq, type, at, body) \
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::int8[], \
+           $6::text[], $7::timestamptz[], $8::jsonb[]) \
+         ON CONFLICT DO NOTHING",
+        &[
+            &ids,
+            &node_ids,
+            &venue_ids,
+            &tenant_ids,
+            &seqs,
+            &kinds,
+            &ats,
+            &bodies,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_events_subject_names_a_node() {
+        let node = Uuid::from_u128(9);
+        assert_eq!(
+            subject_node(&pvm_sync::subjects::up_events(node)),
+            Some(node)
+        );
+        assert_eq!(subject_node(&pvm_sync::subjects::up_heartbeat(node)), None);
+        assert_eq!(subject_node("pvm.up.not-a-uuid.events"), None);
+    }
+}

@@ -1,0 +1,318 @@
+//! Ingestion from PVM_UP into PostgreSQL on a real nats-server and a real PostgreSQL:
+//! exactly once, per-node order, projections equal to what pvm-core computes from the log.
+
+mod sync_common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use pvm_cloud::sync::ingest::{IngestConfig, Ingestor};
+use sync_common::*;
+use uuid::Uuid;
+
+fn test_config() -> IngestConfig {
+    IngestConfig {
+        batch_size: 50,
+        gather: Duration::from_millis(20),
+        snapshot_every: 25,
+        max_ack_pending: 10_000,
+        ack_wait: Duration::from_secs(2),
+    }
+}
+
+async fn start_pg() -> pvm_testpeers::Postgres {
+    tokio::task::spawn_blocking(pvm_testpeers::Postgres::start)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn stop_pg(pg: pvm_testpeers::Postgres) {
+    tokio::task::spawn_blocking(move || drop(pg)).await.unwrap();
+}
+
+#[tokio::test]
+async fn duplicated_and_reordered_events_land_once_and_projections_wait_for_the_gap() {
+    let nats = AuthNats::start();
+    let pg = start_pg().await;
+    let pool = migrated_pool(&pg).await;
+    let (venue, nodes) = seed_nodes(&pool, 1).await;
+    let mut log = NodeLog::new(nodes[0], venue, 1);
+    log.tournament("Monday", 5);
+    log.waitlist(4);
+    assert!(log.events.len() > 20);
+
+    let client = nats.cloud_client().await;
+    let js = jetstream::new(client.clone());
+    let ingestor = Ingestor::new(pool.clone(), &js, test_config())
+        .await
+        .unwrap();
+    let task = tokio::spawn(ingestor.run());
+
+    // Seq 1, then 3 before 2 is held back: everything but seq 2 arrives, some twice
+    // (without a message id, so JetStream keeps both copies and only PostgreSQL can dedup).
+    let events = log.events.clone();
+    publish(&js, &events[0], true).await;
+    for up in events.iter().skip(2) {
+        publish(&js, up, true).await;
+        if up.seq % 3 == 0 {
+            publish(&js, up, false).await;
+        }
+    }
+    let n = events.len() as i64;
+    wait_until(20, "all but seq 2 stored", || async {
+        scalar(
+            &pool,
+            "SELECT count(*) FROM sync_events WHERE node_id = $1",
+            log.node_id,
+        )
+        .await
+            == n - 1
+    })
+    .await;
+    assert_eq!(
+        applied_seq(&pool, log.node_id).await,
+        1,
+        "projections stop before the missing seq 2"
+    );
+    assert_eq!(
+        scalar(
+            &pool,
+            "SELECT count(*) FROM cloud_tournament_entries e JOIN cloud_tournaments t \
+             USING (tournament_id) WHERE t.node_id = $1",
+            log.node_id
+        )
+        .await,
+        0,
+        "no entry is projected while an earlier event is missing"
+    );
+
+    // Seq 2 arrives (twice): the whole run is applied.
+    publish(&js, &events[1], true).await;
+    publish(&js, &events[1], false).await;
+    wait_until(20, "every event applied", || async {
+        applied_seq(&pool, log.node_id).await == n
+    })
+    .await;
+    assert_node_matches(&pool, &log).await;
+    let history = scalar(
+        &pool,
+        "SELECT count(*) FROM cloud_waitlist_history WHERE node_id = $1",
+        log.node_id,
+    )
+    .await;
+    // 4 joins, 1 call, 1 seating, 1 removal.
+    assert_eq!(history, 7);
+
+    task.abort();
+    stop_pg(pg).await;
+}
+
+#[tokio::test]
+async fn a_batch_committed_but_never_acknowledged_is_redelivered_and_stored_once() {
+    let nats = AuthNats::start();
+    let pg = start_pg().await;
+    let pool = migrated_pool(&pg).await;
+    let (venue, nodes) = seed_nodes(&pool, 1).await;
+    let mut log = NodeLog::new(nodes[0], venue, 2);
+    log.tournament("Tuesday", 6);
+    let client = nats.cloud_client().await;
+    let js = jetstream::new(client.clone());
+
+    let first = Ingestor::new(pool.clone(), &js, test_config())
+        .await
+        .unwrap();
+    for up in &log.events {
+        publish(&js, up, true).await;
+    }
+    // The first instance stores a batch and dies before acknowledging it.
+    let batch = first.next_batch().await.unwrap();
+    let stored = first.store(batch).await.unwrap();
+    assert!(stored.stored_events > 0);
+    drop(stored);
+    drop(first);
+    let after_crash = scalar(
+        &pool,
+        "SELECT count(*) FROM sync_events WHERE node_id = $1",
+        log.node_id,
+    )
+    .await;
+    assert!(after_crash > 0);
+
+    // A new instance on the same durable gets the redelivery (after ack_wait) and the rest.
+    let second = Ingestor::new(pool.clone(), &js, test_config())
+        .await
+        .unwrap();
+    let task = tokio::spawn(second.run());
+    let n = log.events.len() as i64;
+    wait_until(30, "every event applied after the restart", || async {
+        applied_seq(&pool, log.node_id).await == n
+    })
+    .await;
+    assert_node_matches(&pool, &log).await;
+    let mut consumer: jetstream::consumer::PullConsumer = js
+        .get_consumer_from_stream(pvm_sync::streams::UP_INGEST_DURABLE, pvm_sync::streams::UP)
+        .await
+        .unwrap();
+    wait_until(20, "every delivery acknowledged", || {
+        let mut consumer = consumer.clone();
+        async move {
+            consumer
+                .info()
+                .await
+                .map(|i| i.num_ack_pending == 0 && i.num_pending == 0)
+                .unwrap_or(false)
+        }
+    })
+    .await;
+    let info = consumer.info().await.unwrap();
+    assert!(
+        info.delivered.consumer_sequence > n as u64,
+        "the unacknowledged batch must have been delivered again"
+    );
+    task.abort();
+    stop_pg(pg).await;
+}
+
+#[tokio::test]
+async fn two_instances_sharing_the_durable_store_every_nodes_log_once_in_order() {
+    let nats = AuthNats::start();
+    let pg = start_pg().await;
+    let pool = migrated_pool(&pg).await;
+    let (venue, nodes) = seed_nodes(&pool, 3).await;
+    let mut logs: Vec<NodeLog> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| NodeLog::new(*n, venue, 10 + i as u64))
+        .collect();
+    for (i, log) in logs.iter_mut().enumerate() {
+        for round in 0..3 {
+            log.tournament(&format!("Node {i} round {round}"), 8);
+            log.waitlist(5);
+        }
+    }
+
+    let mut tasks = Vec::new();
+    let mut counters = Vec::new();
+    for _ in 0..2 {
+        // Each instance has its own NATS connection and its own database pool.
+        let client = nats.cloud_client().await;
+        let js = jetstream::new(client);
+        let pool = pvm_cloud::db::pool(&pg.url(), 4).unwrap();
+        let ingestor = Ingestor::new(pool, &js, test_config()).await.unwrap();
+        let stored = Arc::new(AtomicUsize::new(0));
+        counters.push(stored.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let Ok(batch) = ingestor.next_batch().await else {
+                    continue;
+                };
+                if let Ok(done) = ingestor.store(batch).await {
+                    stored.fetch_add(done.stored_events, Ordering::SeqCst);
+                    let _ = done.acknowledge().await;
+                }
+            }
+        }));
+    }
+
+    // The nodes publish concurrently, interleaved on the stream.
+    let client = nats.cloud_client().await;
+    let js = jetstream::new(client);
+    let longest = logs.iter().map(|l| l.events.len()).max().unwrap();
+    for i in 0..longest {
+        for log in &logs {
+            if let Some(up) = log.events.get(i) {
+                publish(&js, up, true).await;
+            }
+        }
+    }
+    for log in &logs {
+        let n = log.events.len() as i64;
+        wait_until(60, "every node's log applied", || async {
+            applied_seq(&pool, log.node_id).await == n
+        })
+        .await;
+        assert_node_matches(&pool, log).await;
+    }
+    let total: usize = logs.iter().map(|l| l.events.len()).sum();
+    let stored: Vec<usize> = counters.iter().map(|c| c.load(Ordering::SeqCst)).collect();
+    assert!(
+        stored.iter().all(|s| *s > 0),
+        "both instances must have taken part: {stored:?}"
+    );
+    assert!(stored.iter().sum::<usize>() >= total);
+    for task in tasks {
+        task.abort();
+    }
+    stop_pg(pg).await;
+}
+
+#[tokio::test]
+async fn unreadable_and_misattributed_messages_are_dead_lettered_once() {
+    let nats = AuthNats::start();
+    let pg = start_pg().await;
+    let pool = migrated_pool(&pg).await;
+    let (venue, nodes) = seed_nodes(&pool, 2).await;
+    let client = nats.cloud_client().await;
+    let js = jetstream::new(client.clone());
+    let ingestor = Ingestor::new(pool.clone(), &js, test_config())
+        .await
+        .unwrap();
+    let task = tokio::spawn(ingestor.run());
+
+    let (a, b) = (nodes[0], nodes[1]);
+    // Garbage on A's subject.
+    js.publish(pvm_sync::subjects::up_events(a), "not json".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    // B's event on A's subject.
+    let mut log_b = NodeLog::new(b, venue, 3);
+    log_b.waitlist(1);
+    let mut wrong = log_b.events[0].clone();
+    let payload = serde_json::to_vec(&wrong).unwrap();
+    js.publish(pvm_sync::subjects::up_events(a), payload.into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    // A node that was never enrolled.
+    let stranger = Uuid::now_v7();
+    wrong.node_id = stranger;
+    publish(&js, &wrong, true).await;
+    // And one good event, to see the ingestor kept going.
+    let mut log_a = NodeLog::new(a, venue, 4);
+    log_a.waitlist(1);
+    publish(&js, &log_a.events[0], true).await;
+
+    wait_until(20, "the good event applied", || async {
+        applied_seq(&pool, a).await == 1
+    })
+    .await;
+    let client_pg = pool.get().await.unwrap();
+    let dead: i64 = client_pg
+        .query_one("SELECT count(*) FROM sync_dead_letters", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(dead, 3);
+    let stored: i64 = client_pg
+        .query_one("SELECT count(*) FROM sync_events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 1);
+    // Terminated, not redelivered: still three after another ack wait.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let dead: i64 = client_pg
+        .query_one("SELECT count(*) FROM sync_dead_letters", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(dead, 3);
+    task.abort();
+    stop_pg(pg).await;
+}
