@@ -50,6 +50,8 @@ pub struct NodeConfig {
     pub engine: EngineConfig,
     /// WebSocket clients.
     pub ws: WsConfig,
+    /// Cloud sync tuning; pairing itself is done from the console, not here.
+    pub cloud: CloudConfig,
 }
 
 impl Default for NodeConfig {
@@ -65,6 +67,7 @@ impl Default for NodeConfig {
             cast: CastConfig::default(),
             engine: EngineConfig::default(),
             ws: WsConfig::default(),
+            cloud: CloudConfig::default(),
         }
     }
 }
@@ -244,6 +247,31 @@ pub struct WsConfig {
 impl Default for WsConfig {
     fn default() -> Self {
         Self { client_queue: 256 }
+    }
+}
+
+/// `[cloud]`: how the node talks to the cloud once paired. Optional: every field has a default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CloudConfig {
+    /// Seconds between heartbeats.
+    pub heartbeat_interval_secs: u64,
+    /// Events read from the log and published (acks awaited together) per round.
+    pub batch_size: usize,
+    /// How long to wait for JetStream to acknowledge a publish before re-sending.
+    pub ack_timeout_ms: u64,
+    /// Longest wait between reconnection attempts (the wait doubles up to this).
+    pub max_backoff_secs: u64,
+}
+
+impl Default for CloudConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_secs: 10,
+            batch_size: 1000,
+            ack_timeout_ms: 5000,
+            max_backoff_secs: 30,
+        }
     }
 }
 
@@ -655,6 +683,22 @@ fn validate(config: &NodeConfig) -> Result<(), Problem> {
         (
             vec![Key("ws"), Key("client_queue")],
             config.ws.client_queue == 0,
+        ),
+        (
+            vec![Key("cloud"), Key("heartbeat_interval_secs")],
+            config.cloud.heartbeat_interval_secs == 0,
+        ),
+        (
+            vec![Key("cloud"), Key("batch_size")],
+            config.cloud.batch_size == 0,
+        ),
+        (
+            vec![Key("cloud"), Key("ack_timeout_ms")],
+            config.cloud.ack_timeout_ms == 0,
+        ),
+        (
+            vec![Key("cloud"), Key("max_backoff_secs")],
+            config.cloud.max_backoff_secs == 0,
         ),
     ];
     for (path, is_zero) in zero_is_meaningless {

@@ -14,6 +14,7 @@ pub mod mdns;
 pub mod node;
 pub mod scheduler;
 pub mod server;
+pub mod sync;
 pub mod systemd;
 pub mod timesync;
 pub mod web;

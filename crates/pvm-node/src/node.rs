@@ -47,6 +47,8 @@ pub struct RunningNode {
     pub auth: Arc<AuthService>,
     pub setup_code: Option<String>,
     pub console_urls: Vec<String>,
+    /// Cloud pairing and sync.
+    pub cloud: Arc<crate::sync::CloudService>,
     shutdown: watch::Sender<bool>,
     done: tokio::task::JoinHandle<Result<(), NodeError>>,
 }
@@ -75,11 +77,35 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     start_with_auth(config, AuthConfig::default()).await
 }
 
+/// What a node does to the machine it runs on, replaceable by tests.
+#[derive(Clone)]
+pub struct NodeHooks {
+    /// How a reboot asked for by the cloud is carried out.
+    pub rebooter: Arc<dyn crate::sync::Rebooter>,
+}
+
+impl Default for NodeHooks {
+    fn default() -> Self {
+        NodeHooks {
+            rebooter: Arc::new(crate::sync::SystemctlRebooter),
+        }
+    }
+}
+
 /// [`start`] with other account settings: the end-to-end tests use a cheap password hash,
 /// since an unoptimised argon2 at the production cost takes seconds per login.
 pub async fn start_with_auth(
     config: NodeConfig,
     auth_config: AuthConfig,
+) -> Result<RunningNode, NodeError> {
+    start_with_hooks(config, auth_config, NodeHooks::default()).await
+}
+
+/// [`start_with_auth`] with other machine hooks (tests record reboots instead of rebooting).
+pub async fn start_with_hooks(
+    config: NodeConfig,
+    auth_config: AuthConfig,
+    hooks: NodeHooks,
 ) -> Result<RunningNode, NodeError> {
     let started_at = Instant::now();
     std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::DataDir {
@@ -130,6 +156,17 @@ pub async fn start_with_auth(
     } else {
         None
     };
+    let cloud = crate::sync::CloudService::new(
+        config.data_dir.clone(),
+        config.data_dir.join(EVENT_LOG_FILE),
+        engine.clone(),
+        crate::sync::SyncSettings::from(&config.cloud),
+        hooks.rebooter.clone(),
+        time.status(),
+        started_at,
+    );
+    cloud.start().await;
+    let cloud_handle = cloud.clone();
     let console_urls = console_urls(&config, addr);
     let cast = start_cast(&config, &engine, &console_urls, addr);
     let (stopping_tx, stopping_rx) = watch::channel(false);
@@ -146,6 +183,7 @@ pub async fn start_with_auth(
             live_client_queue: config.ws.client_queue.max(1),
             stopping: stopping_rx,
             cast: cast.as_ref().map(|c| c.statuses()),
+            cloud: cloud.clone(),
         }),
     };
 
@@ -204,6 +242,8 @@ pub async fn start_with_auth(
         .await;
         let _ = systemd::notify_stopping();
         let _ = stopping_tx.send(true);
+        // Before the writer closes the log: the sync task holds its own connection to it.
+        cloud.stop().await;
         tracing::info!("stopping: draining the command queue");
         serve_engine.shutdown().await;
         let joined = tokio::task::spawn_blocking(move || writer.join()).await;
@@ -229,6 +269,7 @@ pub async fn start_with_auth(
         auth,
         setup_code,
         console_urls,
+        cloud: cloud_handle,
         shutdown: shutdown_tx,
         done,
     })

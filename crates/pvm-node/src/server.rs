@@ -153,6 +153,7 @@ async fn metrics(State(s): State<AppState>) -> Response {
             &[(String::new(), offset as f64)],
         );
     }
+    out.push_str(&s.node.cloud.render_metrics());
     if let Some(cast) = &s.node.cast {
         out.push_str(&pvm_cast::render_metrics(&cast.borrow()));
     }

@@ -11,6 +11,7 @@
 pub mod accounts;
 mod error;
 mod schema;
+mod sync;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,6 +24,7 @@ use uuid::Uuid;
 
 pub use error::StoreError;
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
+pub use sync::AppliedDown;
 
 /// How many snapshots of each schema version are kept; older ones are pruned on save.
 pub const SNAPSHOTS_KEPT: usize = 3;

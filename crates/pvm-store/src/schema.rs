@@ -44,6 +44,19 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          key   TEXT PRIMARY KEY,
          value TEXT NOT NULL
      ) STRICT;",
+    // 2: cloud sync bookkeeping. Down-messages already applied (so a redelivery is
+    // acknowledged without acting twice), and which local player stands for which cloud
+    // player account.
+    "CREATE TABLE sync_down_applied (
+         id            BLOB    PRIMARY KEY CHECK (length(id) = 16),
+         kind          TEXT    NOT NULL,
+         outcome       TEXT    NOT NULL,
+         applied_at_ms INTEGER NOT NULL
+     ) STRICT;
+     CREATE TABLE sync_players (
+         cloud_id BLOB PRIMARY KEY CHECK (length(cloud_id) = 16),
+         local_id BLOB NOT NULL UNIQUE CHECK (length(local_id) = 16)
+     ) STRICT;",
 ];
 
 /// The schema version this build writes and understands.
@@ -128,7 +141,14 @@ mod tests {
         assert_eq!(migrate(&mut conn, MIGRATIONS).unwrap(), SCHEMA_VERSION);
         assert_eq!(
             tables_of(&conn),
-            vec!["events", "meta", "snapshots", "sync_cursors"]
+            vec![
+                "events",
+                "meta",
+                "snapshots",
+                "sync_cursors",
+                "sync_down_applied",
+                "sync_players"
+            ]
         );
     }
 }

@@ -53,6 +53,8 @@ pub struct NodeInfo {
     /// Turns true when the node stops: upgraded live connections are no longer the HTTP
     /// server's to close, so they watch this and end themselves.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Cloud pairing and sync.
+    pub cloud: Arc<crate::sync::CloudService>,
 }
 
 #[derive(OpenApi)]
@@ -77,6 +79,7 @@ pub fn router() -> Router<AppState> {
         .merge(tournaments::routes())
         .merge(cash::routes())
         .merge(displays::routes())
+        .merge(crate::sync::api::routes())
         .split_for_parts();
     let doc = Arc::new(doc);
     Router::new().merge(api).route(
