@@ -10,7 +10,8 @@
 #   --page/--kiosk-url  measure against a node you started yourself instead of the bench node
 #                    (the node benchmark example bench_display, built here in release).
 # Env: CHROMIUM (binary, default: chromium or chromium-browser on PATH), CARGO_TARGET_DIR,
-#      PVM_KIOSK_BENCH_BIN (use this bench binary instead of building the release one).
+#      PVM_KIOSK_BENCH_BIN (use this bench binary instead of building the release one),
+#      PVM_BENCH_DISPLAY_BIN and PVM_NODE_BIN (an already built bench_display and pvm-node).
 # Nothing here asserts: figures are printed, "met"/"MISSED" said next to each ratio.
 set -euo pipefail
 
@@ -39,7 +40,10 @@ fi
 hz="$(getconf CLK_TCK)"
 
 echo "== software rendering ($bench, this machine: $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg))"
-"$bench" frames --frames 30
+# KIOSK_FRAMES=0 skips this part (e.g. with a debug bench binary, whose frames take seconds).
+if [ "${KIOSK_FRAMES:-30}" -gt 0 ]; then
+    "$bench" frames --frames "${KIOSK_FRAMES:-30}"
+fi
 
 descendants() {
     local kids
@@ -112,12 +116,17 @@ if [ -z "$page" ]; then
         echo "building the web display pages (web/dist)…" >&2
         (cd "$root/web" && npm run build >/dev/null)
     fi
-    cargo build --release -q -p pvm-node --bin pvm-node --example bench_display --manifest-path "$root/Cargo.toml"
+    if [ -n "${PVM_BENCH_DISPLAY_BIN:-}" ]; then
+        display_bin="$PVM_BENCH_DISPLAY_BIN"   # already built; it runs $PVM_NODE_BIN if set
+    else
+        cargo build --release -q -p pvm-node --bin pvm-node --example bench_display --manifest-path "$root/Cargo.toml"
+        display_bin="$target/release/examples/bench_display"
+    fi
     fifo="$(mktemp -u)"
     mkfifo "$fifo"
     info="$(mktemp)"
     # The example holds the node up until its input closes (or 10 minutes pass).
-    "$target/release/examples/bench_display" --hold 600 <"$fifo" >"$info" &
+    "$display_bin" --hold 600 <"$fifo" >"$info" &
     node_runner=$!
     exec {node_in}>"$fifo"
     rm -f "$fifo"
