@@ -6,6 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
+import jsQR from 'jsqr';
 import { Node, launchBrowser, ensureShots, shots, PHONE, TV, TABLET, a11yProblems, tabOrder } from './harness.mjs';
 
 const node = new Node();
@@ -28,6 +29,21 @@ after(async () => {
   await node.stop();
   node.cleanup();
 });
+
+/** Paints an on-page SVG QR code into a canvas and decodes its pixels with a real QR reader. */
+async function readQr(page, svg) {
+  const { width, pixels } = await svg.evaluate(async (el) => {
+    const size = 400;
+    const img = new Image();
+    img.src = `data:image/svg+xml;base64,${btoa(new XMLSerializer().serializeToString(el))}`;
+    await img.decode();
+    const canvas = Object.assign(document.createElement('canvas'), { width: size, height: size });
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(img, 0, 0, size, size);
+    return { width: size, pixels: Array.from(ctx.getImageData(0, 0, size, size).data) };
+  });
+  return jsQR(Uint8ClampedArray.from(pixels), width, width)?.data ?? null;
+}
 
 const shot = (page, name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: false });
 
@@ -64,6 +80,10 @@ test('a night at the venue, through the console and a display page', async (t0) 
     const code = node.setupCode();
     assert.ok(code);
     assert.equal((await page.locator('.code').innerText()).replace(/\W/g, ''), code.replace(/\W/g, ''));
+    // The QR code beside it, as a phone's camera would read it, leads to the console.
+    const url = await page.locator('.url').innerText();
+    assert.equal(url, `http://127.0.0.1:${node.port}`);
+    assert.equal(await readQr(page, page.getByRole('img', { name: `QR code for ${url}` })), url);
     await shot(page, 'tv-display-setup');
     await kiosk.close();
   });
