@@ -180,6 +180,11 @@ pub async fn start_with_hooks(
             live_clients: Default::default(),
             live_cache: Default::default(),
             console_urls: console_urls.clone(),
+            mdns_name: config
+                .mdns
+                .enabled
+                .then(|| format!("{}.local", config.mdns.hostname)),
+            listen: addr,
             live_client_queue: config.ws.client_queue.max(1),
             stopping: stopping_rx,
             cast: cast.as_ref().map(|c| c.statuses()),

@@ -46,6 +46,10 @@ pub struct NodeInfo {
     pub live_cache: live::RenderCache,
     /// `http://pvm.local`, then the node's own addresses.
     pub console_urls: Vec<String>,
+    /// `<hostname>.local` while the node announces itself over mDNS.
+    pub mdns_name: Option<String>,
+    /// The address the HTTP server is bound to.
+    pub listen: std::net::SocketAddr,
     /// Messages queued for one live client before it is dropped as too slow.
     pub live_client_queue: usize,
     /// Each Chromecast's state, while the bridge runs.
@@ -61,7 +65,7 @@ pub struct NodeInfo {
 #[openapi(
     info(title = "PVM node API", description = "Run a poker room: tournaments, clock, seating, payouts, cash games, displays."),
     tags(
-        (name = "system", description = "Version, health, time"),
+        (name = "system", description = "Version, health, time, network"),
         (name = "venue", description = "Venue settings and players"),
         (name = "tournaments", description = "Tournaments, clock, entries, busts, payouts, seating"),
         (name = "cash", description = "Cash games, tables and waiting lists"),
