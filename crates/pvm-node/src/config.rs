@@ -50,6 +50,8 @@ pub struct NodeConfig {
     pub engine: EngineConfig,
     /// WebSocket clients.
     pub ws: WsConfig,
+    /// System updates (A/B slots, trial boots).
+    pub update: crate::update::config::UpdateConfig,
 }
 
 impl Default for NodeConfig {
@@ -65,6 +67,7 @@ impl Default for NodeConfig {
             cast: CastConfig::default(),
             engine: EngineConfig::default(),
             ws: WsConfig::default(),
+            update: Default::default(),
         }
     }
 }

@@ -16,4 +16,5 @@ pub mod scheduler;
 pub mod server;
 pub mod systemd;
 pub mod timesync;
+pub mod update;
 pub mod web;

@@ -53,6 +53,8 @@ pub struct NodeInfo {
     /// Turns true when the node stops: upgraded live connections are no longer the HTTP
     /// server's to close, so they watch this and end themselves.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// System updates (A/B slots), or why this machine has none.
+    pub update: Arc<crate::update::UpdateService>,
 }
 
 #[derive(OpenApi)]
@@ -77,6 +79,7 @@ pub fn router() -> Router<AppState> {
         .merge(tournaments::routes())
         .merge(cash::routes())
         .merge(displays::routes())
+        .merge(crate::update::api::routes())
         .split_for_parts();
     let doc = Arc::new(doc);
     Router::new().merge(api).route(
