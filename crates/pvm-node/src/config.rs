@@ -52,6 +52,8 @@ pub struct NodeConfig {
     pub ws: WsConfig,
     /// Cloud sync tuning; pairing itself is done from the console, not here.
     pub cloud: CloudConfig,
+    /// System updates (A/B slots, trial boots).
+    pub update: crate::update::config::UpdateConfig,
 }
 
 impl Default for NodeConfig {
@@ -68,6 +70,7 @@ impl Default for NodeConfig {
             engine: EngineConfig::default(),
             ws: WsConfig::default(),
             cloud: CloudConfig::default(),
+            update: Default::default(),
         }
     }
 }

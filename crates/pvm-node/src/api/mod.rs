@@ -59,6 +59,8 @@ pub struct NodeInfo {
     pub stopping: tokio::sync::watch::Receiver<bool>,
     /// Cloud pairing and sync.
     pub cloud: Arc<crate::sync::CloudService>,
+    /// System updates (A/B slots), or why this machine has none.
+    pub update: Arc<crate::update::UpdateService>,
 }
 
 #[derive(OpenApi)]
@@ -84,6 +86,7 @@ pub fn router() -> Router<AppState> {
         .merge(cash::routes())
         .merge(displays::routes())
         .merge(crate::sync::api::routes())
+        .merge(crate::update::api::routes())
         .split_for_parts();
     let doc = Arc::new(doc);
     Router::new().merge(api).route(
