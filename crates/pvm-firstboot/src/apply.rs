@@ -272,12 +272,16 @@ fn apply_wifi(target: &Target, settings: &Settings, out: &mut Applied) {
     }
 }
 
-/// Hands the stored hostname to the running kernel (the root filesystem's `/etc/hostname`
-/// links to the data partition, which is not mounted yet when systemd first reads it).
+/// The name a box answers to until pvm.toml gives it another (http://pvm.local).
+pub const DEFAULT_HOSTNAME: &str = "pvm";
+
+/// Hands the stored hostname (or [`DEFAULT_HOSTNAME`]) to the running kernel: the root
+/// filesystem's `/etc/hostname` links to the data partition, which is not mounted yet when
+/// systemd first reads it.
 pub fn hand_hostname_to_kernel(target: &Target) -> Result<(), Problem> {
     let name = match fs::read_to_string(target.hostname()) {
         Ok(name) => name.trim().to_owned(),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => DEFAULT_HOSTNAME.to_owned(),
         Err(error) => {
             return Err(Problem {
                 key: Some("hostname".to_owned()),
@@ -286,9 +290,11 @@ pub fn hand_hostname_to_kernel(target: &Target) -> Result<(), Problem> {
             })
         }
     };
-    if check_hostname(&name).is_err() {
-        return Ok(());
-    }
+    let name = if check_hostname(&name).is_ok() {
+        name
+    } else {
+        DEFAULT_HOSTNAME.to_owned()
+    };
     fs::write("/proc/sys/kernel/hostname", &name).map_err(|error| Problem {
         key: Some("hostname".to_owned()),
         message: format!("could not set the hostname to {name}: {error}"),
