@@ -41,8 +41,8 @@ boot_files() {
 
 cfg="$images/genimage.cfg"
 awk -v a="$(boot_files pvm/cmdline-a.txt)" -v b="$(boot_files pvm/cmdline-b.txt)" '
-	/@BOOT_FILES_A@/ { print a; next }
-	/@BOOT_FILES_B@/ { print b; next }
+	/^@BOOT_FILES_A@$/ { print a; next }
+	/^@BOOT_FILES_B@$/ { print b; next }
 	{ print }
 ' "$board/genimage.cfg.in" >"$cfg"
 

@@ -16,9 +16,9 @@ PVM_DEPENDENCIES = host-pkgconf libinput libxkbcommon fontconfig udev
 
 PVM_BINARIES = pvm-node pvm-kiosk pvm-firstboot
 
+# The web console (web/dist) is built with npm by build.sh and sits in the prepared tree, where
+# pvm-node's build.rs embeds it.
 PVM_CARGO_BUILD_OPTS = $(foreach bin,$(PVM_BINARIES),-p $(bin))
-# The web console is built (npm) by build.sh before vendoring and embedded by pvm-node's build.rs.
-PVM_CARGO_ENV = PVM_WEB_DIST=$(@D)/web/dist
 
 define PVM_INSTALL_TARGET_CMDS
 	$(foreach bin,$(PVM_BINARIES),\
