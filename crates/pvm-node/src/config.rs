@@ -50,6 +50,9 @@ pub struct NodeConfig {
     pub engine: EngineConfig,
     /// WebSocket clients.
     pub ws: WsConfig,
+    /// The appliance's first-boot report (pvm-firstboot), served at
+    /// `GET /api/v1/system/firstboot`; absent on a desktop.
+    pub firstboot_report: PathBuf,
 }
 
 impl Default for NodeConfig {
@@ -65,6 +68,7 @@ impl Default for NodeConfig {
             cast: CastConfig::default(),
             engine: EngineConfig::default(),
             ws: WsConfig::default(),
+            firstboot_report: PathBuf::from("/run/pvm/firstboot.json"),
         }
     }
 }

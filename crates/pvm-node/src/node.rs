@@ -146,6 +146,7 @@ pub async fn start_with_auth(
             live_client_queue: config.ws.client_queue.max(1),
             stopping: stopping_rx,
             cast: cast.as_ref().map(|c| c.statuses()),
+            firstboot_report: config.firstboot_report.clone(),
         }),
     };
 

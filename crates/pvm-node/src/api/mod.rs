@@ -53,6 +53,8 @@ pub struct NodeInfo {
     /// Turns true when the node stops: upgraded live connections are no longer the HTTP
     /// server's to close, so they watch this and end themselves.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Where pvm-firstboot leaves its report (`/run/pvm/firstboot.json` on the appliance).
+    pub firstboot_report: std::path::PathBuf,
 }
 
 #[derive(OpenApi)]
