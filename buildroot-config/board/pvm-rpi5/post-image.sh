@@ -10,6 +10,7 @@
 #   PVM_RELEASE_PASSWORD_FILE  the key's password (read by pvm-release), if it has one
 #   PVM_RELEASE_KEY_UNENCRYPTED=1  the key has no password (test keys only)
 #   PVM_IMAGE_URL      where the .img.xz will be published (for the os_list entry)
+#   PVM_XZ_LEVEL       xz preset for the image (default 9; the layout test uses 0)
 set -euo pipefail
 
 images=${1:-${BINARIES_DIR:?}}
@@ -60,7 +61,7 @@ genimage \
 echo "post-image: compressing $name.img.xz"
 extract_size=$(stat -c %s "$images/sdcard.img")
 extract_sha256=$(sha256sum "$images/sdcard.img" | cut -d' ' -f1)
-xz -T0 -9 --stdout "$images/sdcard.img" >"$images/$name.img.xz"
+xz -T0 "-${PVM_XZ_LEVEL:-9}" --stdout "$images/sdcard.img" >"$images/$name.img.xz"
 (cd "$images" && sha256sum "$name.img.xz" >"$name.img.xz.sha256")
 download_size=$(stat -c %s "$images/$name.img.xz")
 download_sha256=$(cut -d' ' -f1 "$images/$name.img.xz.sha256")
