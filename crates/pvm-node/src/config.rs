@@ -54,6 +54,9 @@ pub struct NodeConfig {
     pub cloud: CloudConfig,
     /// System updates (A/B slots, trial boots).
     pub update: crate::update::config::UpdateConfig,
+    /// The appliance's first-boot report (pvm-firstboot), served at
+    /// `GET /api/v1/system/firstboot`; absent on a desktop.
+    pub firstboot_report: PathBuf,
 }
 
 impl Default for NodeConfig {
@@ -71,6 +74,7 @@ impl Default for NodeConfig {
             ws: WsConfig::default(),
             cloud: CloudConfig::default(),
             update: Default::default(),
+            firstboot_report: PathBuf::from("/run/pvm/firstboot.json"),
         }
     }
 }

@@ -195,6 +195,7 @@ pub async fn start_with_hooks(
             cast: cast.as_ref().map(|c| c.statuses()),
             cloud: cloud.clone(),
             update: update.clone(),
+            firstboot_report: config.firstboot_report.clone(),
         }),
     };
 

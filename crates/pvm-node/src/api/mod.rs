@@ -61,6 +61,8 @@ pub struct NodeInfo {
     pub cloud: Arc<crate::sync::CloudService>,
     /// System updates (A/B slots), or why this machine has none.
     pub update: Arc<crate::update::UpdateService>,
+    /// Where pvm-firstboot leaves its report (`/run/pvm/firstboot.json` on the appliance).
+    pub firstboot_report: std::path::PathBuf,
 }
 
 #[derive(OpenApi)]

@@ -5,7 +5,7 @@ use super::AppState;
 use crate::auth::{AuthUser, Role};
 use axum::extract::State;
 use axum::Json;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -15,6 +15,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health))
         .routes(routes!(time))
         .routes(routes!(network))
+        .routes(routes!(firstboot))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -231,4 +232,67 @@ mod tests {
         let all = group_interfaces(&addrs, at("[::]:8080"));
         assert!(all.iter().all(|i| i.serves_console));
     }
+/// One mistake in the venue's `pvm.toml`, as pvm-firstboot reported it.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FirstbootProblem {
+    /// The setting's name; `null` when the file as a whole is at fault.
+    pub key: Option<String>,
+    pub message: String,
+    /// 1-based line in `pvm.toml`, when one is to blame.
+    pub line: Option<u64>,
+}
+
+/// What the appliance's first boot did with `pvm.toml` (written by pvm-firstboot; see
+/// docs/image.md).
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FirstbootReport {
+    /// No problems (an absent `pvm.toml` is fine).
+    pub ok: bool,
+    /// False where pvm-firstboot never ran (a desktop install): nothing to show.
+    #[serde(default = "yes")]
+    pub available: bool,
+    /// Whether a `pvm.toml` was on the card.
+    #[serde(default)]
+    pub found: bool,
+    /// Settings this boot applied.
+    pub applied: Vec<String>,
+    pub errors: Vec<FirstbootProblem>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The first-boot report, for the TV's and the web console's setup screens. Public and
+/// read-only: it holds no secrets (pvm-firstboot never repeats a passphrase or a code).
+#[utoipa::path(get, path = "/api/v1/system/firstboot", tag = "system",
+    responses((status = 200, body = FirstbootReport)))]
+async fn firstboot(State(s): State<AppState>) -> Json<FirstbootReport> {
+    let path = &s.node.firstboot_report;
+    let unreadable = |why: String| FirstbootReport {
+        ok: false,
+        available: true,
+        found: true,
+        applied: Vec::new(),
+        errors: vec![FirstbootProblem {
+            key: None,
+            message: format!(
+                "the first-boot report {} cannot be read: {why}",
+                path.display()
+            ),
+            line: None,
+        }],
+    };
+    let report = match tokio::fs::read(path).await {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| unreadable(e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => FirstbootReport {
+            ok: true,
+            available: false,
+            found: false,
+            applied: Vec::new(),
+            errors: Vec::new(),
+        },
+        Err(e) => unreadable(e.to_string()),
+    };
+    Json(report)
 }
