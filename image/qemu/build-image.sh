@@ -39,10 +39,16 @@ AUTOBOOT_MIB=16 BOOT_MIB=64 SYSTEM_MIB=384 DATA_MIB=256
 
 binaries=("$bins/pvm-node" "$bins/pvm-kiosk" "$bins/pvm-firstboot")
 
+# Contents only (never the paths they were reached by), so every caller agrees on the key.
 key="$( {
-  echo "$rootfs_tar"
-  sha256sum "$0" "${binaries[@]}"
-  find "$here/rootfs" "$repo/overlays" -type f -print0 2>/dev/null | sort -z | xargs -0r sha256sum
+  basename "$rootfs_tar"
+  cat "$0" "${binaries[@]}" | sha256sum
+  for tree in "$here/rootfs" "$repo/overlays"; do
+    [[ -d "$tree" ]] || continue
+    (cd "$tree" && find . -type f -print0 | sort -z | xargs -0r sha256sum)
+    # Links (often into /data, dangling here) count by where they point.
+    (cd "$tree" && find . -type l -printf '%p -> %l\n' | sort)
+  done
 } | sha256sum | cut -c1-32)"
 if [[ -s "$out/disk.img" && "$(cat "$out/inputs.sha256" 2>/dev/null)" == "$key" ]]; then
   echo "build-image: $out is up to date" >&2

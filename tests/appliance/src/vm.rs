@@ -390,9 +390,11 @@ impl Vm {
             }
         }
         let b64 = base64::engine::general_purpose::STANDARD.encode(script);
+        // /run, not /tmp: the shell starts early, and /tmp (a tmpfs over the read-only root)
+        // may not be mounted yet, or be mounted over the script between writing and running it.
         let line = format!(
-            "printf %s {b64} | base64 -d >/tmp/.pvm-cmd-{id}; echo @@BEGIN\" \"{id}@@; \
-             bash /tmp/.pvm-cmd-{id} </dev/null 2>&1; echo \"@@END\" {id} \"$?@@\"\n"
+            "printf %s {b64} | base64 -d >/run/.pvm-cmd-{id}; echo @@BEGIN\" \"{id}@@; \
+             bash /run/.pvm-cmd-{id} </dev/null 2>&1; echo \"@@END\" {id} \"$?@@\"\n"
         );
         stream.write_all(line.as_bytes()).map_err(io)?;
         let begin = format!("@@BEGIN {id}@@\n");
@@ -437,8 +439,8 @@ impl Vm {
         let b64 = base64::engine::general_purpose::STANDARD.encode(script);
         self.run_ok(
             &format!(
-                "printf %s {b64} | base64 -d >/tmp/.pvm-detached; \
-                 setsid bash /tmp/.pvm-detached </dev/null >/dev/null 2>&1 &"
+                "printf %s {b64} | base64 -d >/run/.pvm-detached; \
+                 setsid bash /run/.pvm-detached </dev/null >/dev/null 2>&1 &"
             ),
             timeout,
         )
