@@ -190,48 +190,6 @@ fn hostname() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(listen: &str) -> SocketAddr {
-        listen.parse().unwrap()
-    }
-
-    #[test]
-    fn a_node_on_one_address_serves_the_console_only_on_that_interface() {
-        let addrs = vec![
-            ("lo".to_owned(), "127.0.0.1".parse().unwrap(), 8),
-            ("eth0".to_owned(), "192.168.1.20".parse().unwrap(), 24),
-            ("eth0".to_owned(), "fe80::1".parse().unwrap(), 64),
-        ];
-        let got = group_interfaces(&addrs, at("192.168.1.20:80"));
-        assert_eq!(got.len(), 2);
-        assert!(got[0].loopback && !got[0].serves_console);
-        assert_eq!(got[1].name, "eth0");
-        assert!(!got[1].loopback && got[1].serves_console);
-        assert_eq!(got[1].addresses.len(), 2);
-        assert_eq!(got[1].addresses[0].prefix_len, 24);
-        assert_eq!(got[1].addresses[1].family, "ipv6");
-    }
-
-    #[test]
-    fn listening_on_every_ipv4_address_serves_every_ipv4_interface_but_not_ipv6_only_ones() {
-        let addrs = vec![
-            ("lo".to_owned(), "127.0.0.1".parse().unwrap(), 8),
-            ("wlan0".to_owned(), "10.0.0.7".parse().unwrap(), 16),
-            ("tun0".to_owned(), "fd00::2".parse().unwrap(), 64),
-        ];
-        let got = group_interfaces(&addrs, at("0.0.0.0:8080"));
-        let serving: Vec<_> = got
-            .iter()
-            .filter(|i| i.serves_console)
-            .map(|i| i.name.as_str())
-            .collect();
-        assert_eq!(serving, ["lo", "wlan0"]);
-        let all = group_interfaces(&addrs, at("[::]:8080"));
-        assert!(all.iter().all(|i| i.serves_console));
-    }
 /// One mistake in the venue's `pvm.toml`, as pvm-firstboot reported it.
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FirstbootProblem {
@@ -295,4 +253,48 @@ async fn firstboot(State(s): State<AppState>) -> Json<FirstbootReport> {
         Err(e) => unreadable(e.to_string()),
     };
     Json(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(listen: &str) -> SocketAddr {
+        listen.parse().unwrap()
+    }
+
+    #[test]
+    fn a_node_on_one_address_serves_the_console_only_on_that_interface() {
+        let addrs = vec![
+            ("lo".to_owned(), "127.0.0.1".parse().unwrap(), 8),
+            ("eth0".to_owned(), "192.168.1.20".parse().unwrap(), 24),
+            ("eth0".to_owned(), "fe80::1".parse().unwrap(), 64),
+        ];
+        let got = group_interfaces(&addrs, at("192.168.1.20:80"));
+        assert_eq!(got.len(), 2);
+        assert!(got[0].loopback && !got[0].serves_console);
+        assert_eq!(got[1].name, "eth0");
+        assert!(!got[1].loopback && got[1].serves_console);
+        assert_eq!(got[1].addresses.len(), 2);
+        assert_eq!(got[1].addresses[0].prefix_len, 24);
+        assert_eq!(got[1].addresses[1].family, "ipv6");
+    }
+
+    #[test]
+    fn listening_on_every_ipv4_address_serves_every_ipv4_interface_but_not_ipv6_only_ones() {
+        let addrs = vec![
+            ("lo".to_owned(), "127.0.0.1".parse().unwrap(), 8),
+            ("wlan0".to_owned(), "10.0.0.7".parse().unwrap(), 16),
+            ("tun0".to_owned(), "fd00::2".parse().unwrap(), 64),
+        ];
+        let got = group_interfaces(&addrs, at("0.0.0.0:8080"));
+        let serving: Vec<_> = got
+            .iter()
+            .filter(|i| i.serves_console)
+            .map(|i| i.name.as_str())
+            .collect();
+        assert_eq!(serving, ["lo", "wlan0"]);
+        let all = group_interfaces(&addrs, at("[::]:8080"));
+        assert!(all.iter().all(|i| i.serves_console));
+    }
 }
