@@ -14,7 +14,11 @@ set -euo pipefail
 #   sqlite3      to inspect event logs by hand (not needed by the build: SQLite is bundled)
 #   postgresql-15  throwaway clusters for the cloud service's tests and `make cloud`
 #   python3-pip  to install a current nats-server (below)
+#   shellcheck, systemd  the image lint (every shell script; `systemd-analyze verify` of our units)
+#   genimage mtools dosfstools e2fsprogs squashfs-tools fdisk xz-utils
+#                the SD-card image's post-image step and its test on stand-in firmware files
 packages=(chrony minisign chromium pkg-config sqlite3 postgresql-15 postgresql-client-15 python3-pip
+  shellcheck systemd genimage mtools dosfstools e2fsprogs squashfs-tools fdisk xz-utils
   libudev-dev libinput-dev libgbm-dev libdrm-dev libxkbcommon-dev libfontconfig-dev
   fonts-dejavu-core)
 command -v node >/dev/null || packages+=(nodejs)
@@ -60,3 +64,6 @@ for dir in web crates/pvm-cast/tests/fake-chromecast; do
     touch "$here/$dir/node_modules"
   fi
 done
+
+# The QEMU test image: mmdebstrap and qemu-system-x86 (from bookworm-backports).
+"$here/image/qemu/setup-deps.sh"

@@ -89,6 +89,12 @@ fn tenant_routes() -> Vec<(&'static str, &'static str, Option<Value>)> {
         ),
         ("get", "/api/v1/tenants/{tenant_id}/nodes", None),
         ("get", "/api/v1/tenants/{tenant_id}/nodes/{node_id}", None),
+        // The sync side's (sync/commands.rs); where it is absent the fallback's 404 answers.
+        (
+            "post",
+            "/api/v1/tenants/{tenant_id}/nodes/{node_id}/commands",
+            Some(json!({"kind": "reboot", "force": true})),
+        ),
     ]
 }
 

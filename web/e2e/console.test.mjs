@@ -5,7 +5,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Node, launchBrowser, ensureShots, shots, PHONE, TV, TABLET } from './harness.mjs';
+import { readFileSync } from 'node:fs';
+import jsQR from 'jsqr';
+import { Node, launchBrowser, ensureShots, shots, PHONE, TV, TABLET, a11yProblems, tabOrder } from './harness.mjs';
 
 const node = new Node();
 let browser;
@@ -28,6 +30,21 @@ after(async () => {
   node.cleanup();
 });
 
+/** Paints an on-page SVG QR code into a canvas and decodes its pixels with a real QR reader. */
+async function readQr(page, svg) {
+  const { width, pixels } = await svg.evaluate(async (el) => {
+    const size = 400;
+    const img = new Image();
+    img.src = `data:image/svg+xml;base64,${btoa(new XMLSerializer().serializeToString(el))}`;
+    await img.decode();
+    const canvas = Object.assign(document.createElement('canvas'), { width: size, height: size });
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(img, 0, 0, size, size);
+    return { width: size, pixels: Array.from(ctx.getImageData(0, 0, size, size).data) };
+  });
+  return jsQR(Uint8ClampedArray.from(pixels), width, width)?.data ?? null;
+}
+
 const shot = (page, name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: false });
 
 test('a night at the venue, through the console and a display page', async (t0) => {
@@ -41,6 +58,8 @@ test('a night at the venue, through the console and a display page', async (t0) 
           await fn(st);
         } catch (e) {
           broken = true;
+          // What the node logged last (refusals included) usually says why.
+          console.error(`--- node log (tail) ---\n${node.output.slice(-4000)}`);
           await console_?.screenshot({ path: join(shots, 'failure-console.png') }).catch(() => {});
           await display?.screenshot({ path: join(shots, 'failure-display.png') }).catch(() => {});
           throw e;
@@ -61,6 +80,10 @@ test('a night at the venue, through the console and a display page', async (t0) 
     const code = node.setupCode();
     assert.ok(code);
     assert.equal((await page.locator('.code').innerText()).replace(/\W/g, ''), code.replace(/\W/g, ''));
+    // The QR code beside it, as a phone's camera would read it, leads to the console.
+    const url = await page.locator('.url').innerText();
+    assert.equal(url, `http://127.0.0.1:${node.port}`);
+    assert.equal(await readQr(page, page.getByRole('img', { name: `QR code for ${url}` })), url);
     await shot(page, 'tv-display-setup');
     await kiosk.close();
   });
@@ -107,6 +130,58 @@ test('a night at the venue, through the console and a display page', async (t0) 
     tournamentId = /#\/t\/([0-9a-f-]{36})/.exec(console_.url())[1];
     await console_.getByRole('heading', { name: 'Friday Turbo' }).waitFor();
     await console_.getByRole('button', { name: 'Start clock' }).waitFor();
+  });
+
+  // Clears the messages of earlier steps, so the next one read is the answer to this step.
+  const dismissToasts = async () => {
+    for (const b of await console_.getByRole('button', { name: 'Dismiss' }).all()) await b.click({ timeout: 1000 }).catch(() => {});
+  };
+
+  await t.test('the structure exports as CSV and JSON and imports from both', async () => {
+    await console_.goto(`${node.url}/#/t/${tournamentId}/structure`);
+    await dismissToasts();
+    await console_.getByRole('button', { name: '+ Level' }).waitFor();
+    const levelsBefore = await console_.getByLabel(/^Big blind, level/).count();
+    const download = async (name) => {
+      const [file] = await Promise.all([console_.waitForEvent('download'), console_.getByRole('link', { name }).click()]);
+      return readFileSync(await file.path(), 'utf8');
+    };
+    const csv = await download('Export CSV');
+    assert.match(csv, /^kind,small_blind,big_blind,ante,ante_kind,duration_minutes,note\n/);
+    assert.equal(csv.trim().split('\n').filter((l) => l.startsWith('level,')).length, levelsBefore, csv);
+    const json = JSON.parse(await download('Export JSON'));
+    assert.equal(json.items.filter((i) => i.type === 'level').length, levelsBefore);
+
+    // A short CSV from a spreadsheet replaces the structure; its file name picks the format.
+    const short = 'kind,small_blind,big_blind,ante,ante_kind,duration_minutes,note\nlevel,100,200,0,none,15,\nlevel,200,400,400,big_blind,15,\nbreak,,,,,10,Colour up the 25s\nlevel,300,600,600,big_blind,15,\nlevel,400,800,800,big_blind,15,\nlevel,500,1000,1000,big_blind,15,\n';
+    await console_.getByLabel('File').setInputFiles({ name: 'short.csv', mimeType: 'text/csv', buffer: Buffer.from(short) });
+    await console_.getByRole('button', { name: 'Import', exact: true }).click();
+    const answer = console_.getByText('Structure imported.').or(console_.getByRole('alert'));
+    await answer.first().waitFor();
+    assert.equal(await answer.first().innerText(), 'Structure imported.');
+    await console_.getByLabel(/^Big blind, level/).nth(4).waitFor();
+    assert.equal(await console_.getByLabel(/^Big blind, level/).count(), 5);
+    assert.equal(await console_.getByLabel('Big blind, level 3').inputValue(), '600');
+    assert.equal(await console_.getByLabel('Colour-up note').inputValue(), 'Colour up the 25s');
+
+    // The JSON export comes back in as it left, under a new name.
+    json.name = 'Turbo (imported)';
+    await console_.getByLabel('File').setInputFiles({ name: 'turbo.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(json)) });
+    // Reading the file is asynchronous: the format follows the name once it is read.
+    await console_.waitForFunction(() => document.querySelector('select[aria-label="Format"]')?.value === 'json');
+    await console_.getByRole('button', { name: 'Import', exact: true }).click();
+    await console_.waitForFunction(() => [...document.querySelectorAll('input')].some((i) => i.value === 'Turbo (imported)'));
+    assert.equal(await console_.getByLabel('Structure name').inputValue(), 'Turbo (imported)');
+    assert.equal(await console_.getByLabel(/^Big blind, level/).count(), levelsBefore);
+
+    // A broken file is refused with the node's reason, naming the line.
+    await console_.getByLabel('…or paste').fill('kind,small_blind,big_blind,ante,ante_kind,duration_minutes,note\nlevel,200,100,0,none,15,\n');
+    await console_.getByLabel('Format').selectOption('csv');
+    await console_.getByRole('button', { name: 'Import', exact: true }).click();
+    const refusal = await console_.getByRole('alert').last().innerText();
+    assert.match(refusal, /line 2/i, refusal);
+    assert.equal(await console_.getByLabel(/^Big blind, level/).count(), levelsBefore, 'a refused import changed the structure');
+    await shot(console_, 'phone-structure-import');
   });
 
   await t.test('a clock screen is saved on the displays page', async () => {
@@ -167,6 +242,29 @@ test('a night at the venue, through the console and a display page', async (t0) 
     await display.locator('[data-testid="clock"][data-status="running"]').waitFor();
   });
 
+  await t.test('theme colours and an uploaded logo reach the display; an oversized logo is refused', async () => {
+    await console_.goto(`${node.url}/#/displays`);
+    const theme = console_.getByRole('region', { name: 'Theme' });
+    await theme.getByLabel('Accent').fill('#33ccff');
+    await console_.getByText('Theme saved.').last().waitFor();
+    await display.waitForFunction(() => {
+      const main = document.querySelector('main.screen');
+      return main && getComputedStyle(main).getPropertyValue('--accent').trim() === '#33ccff';
+    });
+
+    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==', 'base64');
+    await theme.getByLabel(/^Logo/).setInputFiles({ name: 'logo.png', mimeType: 'image/png', buffer: png });
+    await theme.getByRole('img', { name: 'Venue logo' }).waitFor();
+    await display.locator('.brand img[src^="data:image/png;base64,"]').waitFor();
+
+    const huge = Buffer.alloc(300 * 1024, 7);
+    await theme.getByLabel(/^Logo/).setInputFiles({ name: 'huge.png', mimeType: 'image/png', buffer: huge });
+    const alert = await console_.getByRole('alert').last().innerText();
+    assert.match(alert, /at most 256 KiB/, alert);
+    await shot(console_, 'phone-displays-theme');
+    await shot(display, 'tv-display-themed');
+  });
+
   await t.test('a player busts (undone and redone), re-enters, and the payouts follow on console and display', async () => {
     await console_.goto(`${node.url}/#/t/${tournamentId}/players`);
     await display.getByTestId('players-left').filter({ hasText: '3 / 3' }).waitFor();
@@ -201,6 +299,40 @@ test('a night at the venue, through the console and a display page', async (t0) 
     await deal.getByRole('button', { name: 'Record this deal' }).waitFor();
     // One paid place: ICM equity is the chip share of €180.
     assert.match(await deal.innerText(), /Ann Walsh\s+30,000\s+€90\b/);
+
+    // Two paid places: ICM and a chip chop now price the same stacks differently.
+    await console_.goto(`${node.url}/#/t/${tournamentId}/settings`);
+    await console_.getByLabel('Paid % of field').fill('50');
+    await console_.getByRole('button', { name: 'Save settings' }).click();
+    await console_.getByText('Settings saved.').waitFor();
+    await console_.goto(`${node.url}/#/t/${tournamentId}/payouts`);
+    await console_.getByRole('heading', { name: 'Payouts · 2 paid' }).waitFor();
+    const prizes = [...(await console_.getByTestId('payouts').innerText()).matchAll(/€(\d+)/g)].map((m) => Number(m[1])).filter((p) => p > 0);
+    assert.deepEqual(prizes.length, 2, String(prizes));
+    assert.equal(prizes[0] + prizes[1], 180, String(prizes));
+    const amounts = async (method) => {
+      await deal.getByRole('radio', { name: method, exact: true }).click();
+      for (const [name, chips] of [['Ann Walsh', '30000'], ['Brian Dunne', '20000'], ['Ciara Byrne', '10000']]) {
+        await deal.getByLabel(`${name} chips`).fill(chips);
+      }
+      await deal.getByRole('button', { name: 'Calculate' }).click();
+      const rows = deal.locator('tbody tr');
+      await rows.nth(2).waitFor();
+      await console_.waitForTimeout(100);
+      const text = await deal.locator('tbody').innerText();
+      return Object.fromEntries([...text.matchAll(/(Ann Walsh|Brian Dunne|Ciara Byrne)\s+[\d,]+\s+€([\d.]+)/g)].map((m) => [m[1], Number(m[2])]));
+    };
+    const icm = await amounts('ICM');
+    const chop = await amounts('Chip chop');
+    await shot(console_, 'phone-deal-chip-chop');
+    for (const deal of [icm, chop]) {
+      assert.equal(Object.keys(deal).length, 3, JSON.stringify(deal));
+      assert.equal(Math.round(Object.values(deal).reduce((a, b) => a + b, 0)), 180, JSON.stringify(deal));
+      assert.ok(deal['Ann Walsh'] > deal['Brian Dunne'] && deal['Brian Dunne'] > deal['Ciara Byrne'], JSON.stringify(deal));
+    }
+    // ICM pays the short stack more than its chip share; a chip chop pays the chip leader more.
+    assert.ok(chop['Ann Walsh'] > icm['Ann Walsh'], `chip chop ${JSON.stringify(chop)} vs ICM ${JSON.stringify(icm)}`);
+    assert.ok(icm['Ciara Byrne'] > chop['Ciara Byrne'], `chip chop ${JSON.stringify(chop)} vs ICM ${JSON.stringify(icm)}`);
   });
 
   await t.test('seating: a table is added and the players drawn into it', async () => {
@@ -211,6 +343,38 @@ test('a night at the venue, through the console and a display page', async (t0) 
     await console_.getByRole('button', { name: /Draw seats \(0 unseated\)/ }).waitFor();
     const table = await console_.getByRole('region', { name: 'Table 1' }).innerText();
     for (const name of ['Ann Walsh', 'Brian Dunne', 'Ciara Byrne']) assert.ok(table.includes(name), table);
+
+    // Two late registrations seated at a second table, then one of them moved back to table
+    // 1 by hand: 4 against 1. The core proposes the move that evens it, and one tap applies it.
+    await console_.getByRole('button', { name: 'Add table' }).click();
+    await console_.getByRole('region', { name: 'Table 2' }).waitFor();
+    await console_.evaluate(async (id) => {
+      const send = async (path, body) => {
+        const r = await fetch(`/api/v1/tournaments/${id}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        if (!r.ok) throw new Error(`${path}: ${await r.text()}`);
+        return r.json();
+      };
+      for (const name of ['Dara Quinn', 'Eoin Byrne']) await send('/entries', { new_player: { name } });
+    }, tournamentId);
+    // With tables in play, a registration draws its seat at once: both go to the short table.
+    await console_.getByRole('region', { name: 'Table 2' }).getByText('2/9').waitFor();
+    await console_.evaluate(async (id) => {
+      const d = await (await fetch(`/api/v1/tournaments/${id}`)).json();
+      const [t1, t2] = [...d.tournament.floor.tables].sort((a, b) => a.number - b.number);
+      const entry = Object.values(t2.occupants)[0];
+      const free = Array.from({ length: t1.seat_count }, (_, i) => i + 1).find((s) => !t1.occupants[String(s)]);
+      const r = await fetch(`/api/v1/tournaments/${id}/seating/move`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ entry_id: entry, to: { table: t1.id, seat: free } }) });
+      if (!r.ok) throw new Error(await r.text());
+    }, tournamentId);
+    const apply = console_.getByRole('button', { name: 'Apply 1 move' });
+    await apply.waitFor();
+    await shot(console_, 'phone-seating-balance');
+    await apply.click();
+    await console_.getByText('Moves applied.').waitFor();
+    await apply.waitFor({ state: 'detached' });
+    const count = async (n) => (await console_.getByRole('region', { name: `Table ${n}` }).innerText()).match(/(\d+)\/\d+/)[1];
+    assert.equal(await count(1), '3');
+    assert.equal(await count(2), '2');
     await shot(console_, 'phone-seating');
     await console_.goto(`${node.url}/#/t/${tournamentId}/structure`);
     await console_.getByRole('button', { name: '+ Level' }).waitFor();
@@ -257,6 +421,91 @@ test('a night at the venue, through the console and a display page', async (t0) 
     assert.ok(table.includes('Dara Kelly'), table);
   });
 
+  await t.test('a rotation screen shows its screens in turn on a TV', async () => {
+    await console_.goto(`${node.url}/#/displays`);
+    await console_.getByLabel('Screen name').fill('Lobby rotation');
+    await console_.locator('select[name=screen_kind]').selectOption('rotation');
+    const inTurn = console_.getByRole('group', { name: 'Screens in turn' });
+    await inTurn.getByLabel('Main clock').check();
+    await inTurn.getByLabel('Waiting list').check();
+    await inTurn.getByLabel('Seconds each').fill('5');
+    await console_.getByRole('button', { name: 'Save screen' }).click();
+    const link = console_.getByRole('listitem').filter({ hasText: 'Lobby rotation' }).getByTestId('open-screen');
+    await link.waitFor();
+    const rotationId = /\/display\/([0-9a-f-]{36})/.exec(await link.getAttribute('href'))[1];
+    const lobby = await tv.newPage();
+    await lobby.goto(`${node.url}/display/${rotationId}`);
+    // Whichever comes first, the other follows within one interval, and then the first again.
+    const clock = lobby.getByTestId('clock');
+    const list = lobby.getByTestId('waiting-list');
+    await clock.or(list).first().waitFor();
+    const firstIsClock = await clock.isVisible();
+    const [a, b] = firstIsClock ? [clock, list] : [list, clock];
+    await b.waitFor({ timeout: 7000 });
+    await shot(lobby, 'tv-display-rotation');
+    await a.waitFor({ timeout: 7000 });
+    await lobby.close();
+  });
+
+  await t.test('system: network facts, and an admin manages users and roles', async () => {
+    await console_.goto(`${node.url}/#/system`);
+    const net = console_.getByRole('region', { name: 'Network' });
+    await net.getByTestId('interface').first().waitFor();
+    assert.match(await net.getByTestId('network').innerText(), new RegExp(`127\\.0\\.0\\.1:${node.port}`));
+    const serving = net.getByTestId('interface').filter({ hasText: 'serves the console' });
+    assert.equal(await serving.count(), 1);
+    assert.match(await serving.innerText(), /127\.0\.0\.1\/8/);
+
+    const users = console_.getByRole('region', { name: 'Users' });
+    const form = users.getByRole('form', { name: 'New user' });
+    await form.getByLabel('Username').fill('fiona');
+    await form.getByLabel('Password').fill('fiona-pass-1');
+    await form.getByLabel('Role').selectOption('floor');
+    await form.getByRole('button', { name: 'Add user' }).click();
+    await users.getByLabel('Role of fiona').waitFor({ timeout: 30_000 });
+    assert.equal(await users.getByLabel('Role of fiona').inputValue(), 'floor');
+    await users.getByLabel('Role of fiona').selectOption('dealer');
+    await console_.getByText('Role changed.').waitFor();
+    await users.getByRole('button', { name: 'Reset password of fiona' }).click();
+    await users.getByLabel('New password for fiona').fill('short');
+    await users.getByRole('button', { name: 'Set password', exact: true }).click();
+    // The browser's own check stops a too-short password before it is sent.
+    assert.equal(await users.getByLabel('New password for fiona').evaluate((i) => i.validity.tooShort), true);
+    await users.getByLabel('New password for fiona').fill('fiona-new-pass-2');
+    await users.getByRole('button', { name: 'Set password', exact: true }).click();
+    await console_.getByText(/New password set for fiona/).waitFor({ timeout: 30_000 });
+    await shot(console_, 'phone-system-users');
+
+    // Fiona signs in on her own phone as a dealer: no user admin, and floor actions are refused
+    // with the node's reason.
+    const hers = await browser.newContext(PHONE);
+    hers.setDefaultTimeout(10_000);
+    const page = await hers.newPage();
+    await page.goto(node.url);
+    await page.getByLabel('Username').fill('fiona');
+    await page.getByLabel('Password').fill('fiona-new-pass-2');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('heading', { name: 'Tournaments' }).waitFor({ timeout: 30_000 });
+    await page.goto(`${node.url}/#/t/${tournamentId}/clock`);
+    await page.getByRole('button', { name: 'Add one minute' }).click();
+    const refused = await page.getByRole('alert').first().innerText();
+    assert.match(refused, /needs the floor role.*signed in as dealer/i, refused);
+    await page.goto(`${node.url}/#/system`);
+    await page.getByRole('heading', { name: 'My password' }).waitFor();
+    assert.equal(await page.getByRole('region', { name: 'Users' }).count(), 0);
+
+    // Disabled: her session ends at once and she cannot sign in again.
+    await users.getByRole('button', { name: 'Disable fiona' }).click();
+    await users.getByTestId('disabled').waitFor();
+    await page.reload();
+    await page.getByRole('heading', { name: 'Log in' }).waitFor();
+    await page.getByLabel('Username').fill('fiona');
+    await page.getByLabel('Password').fill('fiona-new-pass-2');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    assert.match(await page.getByRole('alert').first().innerText(), /disabled/i);
+    await hers.close();
+  });
+
   await t.test('after the node restarts, the console says it resumed and the display recovers without a reload', async () => {
     await node.restart();
     await console_.getByText(/Reconnected: resumed after update/).waitFor({ timeout: 15_000 });
@@ -266,18 +515,80 @@ test('a night at the venue, through the console and a display page', async (t0) 
     assert.equal(await display.evaluate(() => window.__sameDocument), true, 'the display page reloaded');
   });
 
-  await t.test('screenshots of the main pages at phone, tablet and TV sizes', async () => {
-    for (const [path, name] of [
-      ['#/', 'tournaments'],
-      ['#/displays', 'displays'],
-      ['#/system', 'system'],
-      [`#/t/${tournamentId}/clock`, 'clock'],
-    ]) {
+  const mainPages = () => [
+    ['#/', 'tournaments'],
+    [`#/t/${tournamentId}/clock`, 'clock'],
+    [`#/t/${tournamentId}/players`, 'players'],
+    [`#/t/${tournamentId}/seating`, 'seating'],
+    [`#/t/${tournamentId}/payouts`, 'payouts'],
+    [`#/t/${tournamentId}/structure`, 'structure'],
+    [`#/t/${tournamentId}/settings`, 'settings'],
+    ['#/cash', 'cash'],
+    ['#/displays', 'displays'],
+    ['#/system', 'system'],
+  ];
+  const settle = async (page) => {
+    await page.getByRole('heading').first().waitFor();
+    await page.waitForLoadState('networkidle').catch(() => {});
+    await page.waitForTimeout(150);
+  };
+
+  await t.test('every main page names its controls, keeps AA contrast in the dark theme, and has no positive tabindex', async () => {
+    const found = [];
+    for (const [path, name] of mainPages()) {
       await console_.goto(`${node.url}/${path}`);
-      await console_.getByRole('heading').first().waitFor();
-      await console_.waitForTimeout(150);
+      await settle(console_);
+      for (const p of await a11yProblems(console_)) found.push(`${name}: ${p}`);
+    }
+    assert.deepEqual(found, []);
+  });
+
+  await t.test('the keyboard reaches the controls in reading order, with a visible focus ring', async () => {
+    await console_.goto(`${node.url}/#/t/${tournamentId}/clock`);
+    await settle(console_);
+    const order = await tabOrder(console_);
+    const regions = order.map((f) => f.region);
+    // Header first, then the page, then the section links: the order they are read in.
+    const firstMain = regions.indexOf('main');
+    const firstNav = regions.indexOf('nav');
+    assert.ok(regions.lastIndexOf('header') < firstMain && regions.lastIndexOf('main') < firstNav, regions.join(' '));
+    const main = order.filter((f) => f.region === 'main');
+    for (let i = 1; i < main.length; i++) {
+      assert.ok(main[i].y >= main[i - 1].y - 1, `focus went up the page: ${main[i - 1].name} → ${main[i].name}`);
+    }
+    assert.ok(main.some((f) => f.name === 'Add one minute'), order.map((f) => f.name).join(', '));
+    for (const f of order) assert.notEqual(f.outline, 'none', `no focus ring on ${f.html}`);
+    // And a control works from the keyboard: Enter on "Remove one minute" takes a minute off.
+    await console_.getByRole('button', { name: 'Remove one minute' }).focus();
+    const secs = (t) => t.split(':').reduce((a, x) => a * 60 + Number(x), 0);
+    const before = secs(await console_.getByTestId('console-time').innerText());
+    await console_.keyboard.press('Enter');
+    await console_.waitForFunction(
+      (b) => {
+        const t = document.querySelector('[data-testid="console-time"]')?.textContent ?? '';
+        return t.split(':').reduce((a, x) => a * 60 + Number(x), 0) < b - 30;
+      },
+      before,
+    );
+    assert.ok(secs(await console_.getByTestId('console-time').innerText()) < before - 30);
+  });
+
+  await t.test('screenshots of the main pages at phone, tablet and TV sizes', async () => {
+    for (const [path, name] of mainPages()) {
+      await console_.goto(`${node.url}/${path}`);
+      await settle(console_);
       await shot(console_, `phone-${name}`);
     }
+    // The same floor manager on a laptop or a TV-sized browser.
+    const big = await browser.newContext({ ...TV, storageState: await phone.storageState() });
+    big.setDefaultTimeout(10_000);
+    const wide = await big.newPage();
+    for (const [path, name] of mainPages()) {
+      await wide.goto(`${node.url}/${path}`);
+      await settle(wide);
+      await shot(wide, `tv-console-${name}`);
+    }
+    await big.close();
     // Same session as the phone: a second device of the same floor manager.
     const tablet = await browser.newContext({ ...TABLET, storageState: await phone.storageState() });
     tablet.setDefaultTimeout(10_000);

@@ -109,3 +109,119 @@ export function ensureShots() {
 export const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 1, isMobile: true, hasTouch: true };
 export const TV = { viewport: { width: 1920, height: 1080 }, deviceScaleFactor: 1 };
 export const TABLET = { viewport: { width: 1024, height: 768 }, deviceScaleFactor: 1 };
+
+/**
+ * What a screen-reader or low-vision user would trip over on the page as it stands: form
+ * controls, buttons and links without an accessible name, a positive tabindex (which breaks
+ * the reading order), and text whose contrast with its background is below WCAG AA (4.5:1,
+ * or 3:1 for large text). Disabled controls are exempt, as WCAG allows. Returns one line per
+ * problem.
+ */
+export function a11yProblems(page) {
+  return page.evaluate(() => {
+    const problems = [];
+    const visible = (el) => {
+      const r = el.getBoundingClientRect();
+      const st = getComputedStyle(el);
+      return r.width > 0 && r.height > 0 && st.visibility !== 'hidden' && st.display !== 'none';
+    };
+    const short = (el) => el.outerHTML.replace(/\s+/g, ' ').slice(0, 140);
+    const nameOf = (el) => {
+      const labelled = el.getAttribute('aria-labelledby');
+      const parts = [
+        el.getAttribute('aria-label'),
+        labelled ? labelled.split(/\s+/).map((id) => document.getElementById(id)?.textContent ?? '').join(' ') : '',
+        el.labels ? [...el.labels].map((l) => l.textContent).join(' ') : '',
+        el.matches('button, a, [role=radio], [role=tab]') ? el.textContent : '',
+        el.getAttribute('title'),
+        el.matches('input[type=submit], input[type=button]') ? el.value : '',
+      ];
+      return parts.filter(Boolean).join(' ').trim();
+    };
+    for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea, button, a[href], [role=radio]')) {
+      if (!visible(el) && el.type !== 'file') continue;
+      if (!nameOf(el)) problems.push(`no accessible name: ${short(el)}`);
+    }
+    for (const el of document.querySelectorAll('[tabindex]')) {
+      if (Number(el.getAttribute('tabindex')) > 0) problems.push(`positive tabindex: ${short(el)}`);
+    }
+
+    const rgba = (c) => {
+      const m = c.match(/rgba?\(([^)]+)\)/);
+      if (!m) return [0, 0, 0, 0];
+      const p = m[1].split(/[\s,/]+/).filter(Boolean).map(Number);
+      return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+    };
+    const over = (top, bottom) => {
+      const a = top[3];
+      return [0, 1, 2].map((i) => top[i] * a + bottom[i] * (1 - a)).concat(1);
+    };
+    const background = (el) => {
+      const layers = [];
+      for (let e = el; e; e = e.parentElement) {
+        const c = rgba(getComputedStyle(e).backgroundColor);
+        if (c[3] > 0) layers.push(c);
+        if (c[3] >= 1) break;
+      }
+      let bg = [255, 255, 255, 1];
+      for (const c of layers.reverse()) bg = over(c, bg);
+      return bg;
+    };
+    const lum = (c) => {
+      const [r, g, b] = c.slice(0, 3).map((v) => {
+        const s = v / 255;
+        return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+      });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const opacity = (el) => {
+      let o = 1;
+      for (let e = el; e; e = e.parentElement) o *= Number(getComputedStyle(e).opacity);
+      return o;
+    };
+    const seen = new Set();
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      const el = n.parentElement;
+      if (!el || seen.has(el) || !n.textContent.trim() || !visible(el)) continue;
+      seen.add(el);
+      if (el.closest('button:disabled, option, svg, [aria-hidden=true]')) continue;
+      const st = getComputedStyle(el);
+      const bg = background(el);
+      const fg = over(rgba(st.color).map((v, i) => (i === 3 ? v * opacity(el) : v)), bg);
+      const [l1, l2] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+      const ratio = (l1 + 0.05) / (l2 + 0.05);
+      const px = parseFloat(st.fontSize);
+      const large = px >= 24 || (px >= 18.66 && Number(st.fontWeight) >= 700);
+      if (ratio < (large ? 3 : 4.5)) problems.push(`contrast ${ratio.toFixed(2)}:1 for "${n.textContent.trim().slice(0, 40)}" in ${short(el)}`);
+    }
+    return problems;
+  });
+}
+
+/**
+ * Tabs through the page from the top and returns what took the focus, in order, with where it
+ * is: enough to check that the keyboard reaches every control in reading order.
+ */
+export async function tabOrder(page, max = 80) {
+  // A fresh load puts the keyboard's starting point at the top of the document.
+  await page.reload();
+  await page.getByRole('heading').first().waitFor();
+  const seen = [];
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press('Tab');
+    const f = await page.evaluate(() => {
+      const el = document.activeElement;
+      if (!el || el === document.body) return null;
+      const r = el.getBoundingClientRect();
+      // The section links at the bottom (a sidebar on wide screens) come last in the page.
+      const region = el.closest('header, main, nav.bottom')?.tagName.toLowerCase() ?? 'other';
+      const outline = getComputedStyle(el).outlineStyle;
+      return { tag: el.tagName.toLowerCase(), name: (el.getAttribute('aria-label') || el.textContent || el.getAttribute('name') || '').trim().slice(0, 40), y: r.top + window.scrollY, region, outline, html: el.outerHTML.slice(0, 80) };
+    });
+    if (!f) break;
+    if (seen.length && seen[0].html === f.html && seen[0].y === f.y) break;
+    seen.push(f);
+  }
+  return seen;
+}

@@ -15,6 +15,7 @@ use crate::tournament::{self, Tournament, TournamentCommand, TournamentConfig, T
 use crate::venue::VenueSettings;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Version of the event schema written by this build. `apply` reads every version up to it.
 pub const SCHEMA_VERSION: u16 = 1;
@@ -22,12 +23,45 @@ pub const SCHEMA_VERSION: u16 = 1;
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct VenueState {
     pub settings: VenueSettings,
-    pub players: BTreeMap<PlayerId, Player>,
-    pub tournaments: BTreeMap<TournamentId, Tournament>,
+    /// Players and tournaments sit behind `Arc`s so that a copy of the state (the node makes
+    /// one per group commit, to publish it while readers still hold the previous one) copies
+    /// pointers, not a year of history: `apply` clones only the one it changes
+    /// (`Arc::make_mut`). Reading through them is plain auto-deref.
+    #[serde(with = "shared_map")]
+    pub players: BTreeMap<PlayerId, Arc<Player>>,
+    #[serde(with = "shared_map")]
+    pub tournaments: BTreeMap<TournamentId, Arc<Tournament>>,
     pub cash: CashState,
     pub displays: DisplayState,
     /// Events folded so far (the log sequence of the last one, on a node).
     pub applied: u64,
+}
+
+/// Serde for the `Arc`-valued maps: the same JSON as plain values, so snapshots and API answers
+/// keep their shape (serde's own `rc` feature would do it too, but for the whole workspace).
+mod shared_map {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    pub fn serialize<K, V, S>(map: &BTreeMap<K, Arc<V>>, serializer: S) -> Result<S::Ok, S::Error>
+    where
+        K: Serialize,
+        V: Serialize,
+        S: Serializer,
+    {
+        serializer.collect_map(map.iter().map(|(k, v)| (k, &**v)))
+    }
+
+    pub fn deserialize<'de, K, V, D>(deserializer: D) -> Result<BTreeMap<K, Arc<V>>, D::Error>
+    where
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        let plain = BTreeMap::<K, V>::deserialize(deserializer)?;
+        Ok(plain.into_iter().map(|(k, v)| (k, Arc::new(v))).collect())
+    }
 }
 
 /// Everything staff can ask the venue to do.
@@ -452,6 +486,7 @@ fn player(state: &VenueState, id: PlayerId) -> DomainResult<&Player> {
     state
         .players
         .get(&id)
+        .map(|p| &**p)
         .ok_or_else(|| DomainError::not_found("player", id))
 }
 
@@ -518,18 +553,19 @@ pub fn apply(state: &mut VenueState, event: &Event) {
         EventBody::PlayerAdded { player_id, details } => {
             state.players.insert(
                 *player_id,
-                Player {
+                Arc::new(Player {
                     id: *player_id,
                     name: details.name.clone(),
                     nickname: details.nickname.clone(),
                     phone: details.phone.clone(),
                     email: details.email.clone(),
                     created_at: event.at,
-                },
+                }),
             );
         }
         EventBody::PlayerUpdated { player_id, details } => {
             if let Some(p) = state.players.get_mut(player_id) {
+                let p = Arc::make_mut(p);
                 p.name = details.name.clone();
                 p.nickname = details.nickname.clone();
                 p.phone = details.phone.clone();
@@ -543,10 +579,15 @@ pub fn apply(state: &mut VenueState, event: &Event) {
             if let TournamentEvent::Created { config, structure } = tev {
                 state.tournaments.insert(
                     *tournament_id,
-                    Tournament::new(*tournament_id, config.clone(), structure.clone(), event.at),
+                    Arc::new(Tournament::new(
+                        *tournament_id,
+                        config.clone(),
+                        structure.clone(),
+                        event.at,
+                    )),
                 );
             } else if let Some(t) = state.tournaments.get_mut(tournament_id) {
-                t.apply(tev, event.at);
+                Arc::make_mut(t).apply(tev, event.at);
             }
         }
         EventBody::Cash { event: cev } => cash::apply(&mut state.cash, cev),

@@ -272,7 +272,9 @@ impl Venue {
     }
 
     fn tournament(&self, t: u8) -> Option<&Tournament> {
-        pick(&self.tournaments(), t).and_then(|id| self.state.tournaments.get(&id))
+        pick(&self.tournaments(), t)
+            .and_then(|id| self.state.tournaments.get(&id))
+            .map(|t| &**t)
     }
 
     fn active(t: &Tournament) -> Vec<EntryId> {

@@ -12,17 +12,14 @@ use pvm_core::{Command, Money};
 use pvm_kiosk::client::{self, ClientConfig, LiveState};
 use pvm_kiosk::headless;
 use pvm_kiosk::ui::{Kiosk, Presenter};
-use pvm_node::auth::AuthService;
 use pvm_node::auth::{NewUserRequest, Role};
 use pvm_node::config::NodeConfig;
-use pvm_node::engine::EngineHandle;
 use pvm_node::node::{self, RunningNode};
 use slint::platform::software_renderer::RepaintBufferType;
 use slint::ComponentHandle;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -38,57 +35,10 @@ fn config(dir: &Path, listen: SocketAddr) -> NodeConfig {
     c
 }
 
-/// A node in its own runtime on its own thread: stopping it drops that runtime, which ends
-/// every task and closes every socket, as the death of the node's process would. (An
-/// in-process `stop()` alone leaves upgraded WebSocket sessions running.)
-struct NodeProcess {
-    addr: SocketAddr,
-    engine: EngineHandle,
-    auth: Arc<AuthService>,
-    setup_code: Option<String>,
-    stop: tokio::sync::oneshot::Sender<()>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-fn start_node(dir: &Path, listen: SocketAddr) -> NodeProcess {
-    let config = config(dir, listen);
-    let (tx, rx) = std::sync::mpsc::channel();
-    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let node: RunningNode = node::start(config).await.unwrap();
-            tx.send((
-                node.addr,
-                node.engine.clone(),
-                node.auth.clone(),
-                node.setup_code.clone(),
-            ))
-            .unwrap();
-            let _ = stop_rx.await;
-            node.stop().await.unwrap();
-        });
-    });
-    let (addr, engine, auth, setup_code) = rx.recv().unwrap();
-    NodeProcess {
-        addr,
-        engine,
-        auth,
-        setup_code,
-        stop,
-        thread,
-    }
-}
-
-impl NodeProcess {
-    fn kill(self) {
-        let _ = self.stop.send(());
-        self.thread.join().unwrap();
-    }
+/// A node started in-process on loopback, in the test's own runtime. Stopping it closes its
+/// WebSocket sessions too, so to the kiosk it goes away as a stopped node process would.
+async fn start_node(dir: &Path, listen: SocketAddr) -> RunningNode {
+    node::start(config(dir, listen)).await.unwrap()
 }
 
 async fn wait_for(
@@ -143,7 +93,7 @@ fn screen_kind(live: &LiveState) -> &'static str {
 #[tokio::test(flavor = "current_thread")]
 async fn the_kiosk_follows_the_hdmi_view_counts_through_a_node_restart_and_catches_up() {
     let dir = tempfile::tempdir().unwrap();
-    let node = start_node(dir.path(), "127.0.0.1:0".parse().unwrap());
+    let node = start_node(dir.path(), "127.0.0.1:0".parse().unwrap()).await;
     let addr = node.addr;
 
     let mut frame = headless::frame(1280, 720, 0, RepaintBufferType::ReusedBuffer).unwrap();
@@ -285,7 +235,7 @@ async fn the_kiosk_follows_the_hdmi_view_counts_through_a_node_restart_and_catch
     assert_eq!(k().get_screen(), "clock");
 
     // The node goes away: the TV keeps counting and shows the mark.
-    node.kill();
+    node.stop().await.unwrap();
     let live = wait_for(&mut rx, "the link to drop", |s| !s.connected).await;
     draw(&mut p, &mut frame, &live, &mut shown_version);
     assert!(k().get_reconnecting());
@@ -303,7 +253,7 @@ async fn the_kiosk_follows_the_hdmi_view_counts_through_a_node_restart_and_catch
 
     // It comes back on the same address: the kiosk reconnects with since= and catches up.
     let seq_before = live.seq;
-    let node = start_node(dir.path(), addr);
+    let node = start_node(dir.path(), addr).await;
     let live = wait_for(&mut rx, "the link to return", |s| {
         s.connected && s.version > live.version
     })
@@ -324,5 +274,5 @@ async fn the_kiosk_follows_the_hdmi_view_counts_through_a_node_restart_and_catch
     );
 
     task.abort();
-    node.kill();
+    node.stop().await.unwrap();
 }

@@ -12,21 +12,13 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use pvm_core::ids::{EntryId, PlayerId, TournamentId};
-use pvm_core::structure::{Structure, Template};
-use pvm_core::tournament::{BustInput, TournamentCommand, TournamentEvent};
-use pvm_core::{apply, decide, Command, Event, EventBody, SeededEntropy, Timestamp, VenueState};
+use pvm_core::{apply, VenueState};
 use pvm_node::engine::{self, SNAPSHOT_SCHEMA};
-use pvm_store::{NewEvent, Store};
+use pvm_store::Store;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use support::history::generate;
 use support::{ms, result, NodeProcess};
-
-const PLAYERS: usize = 3_000;
-const FIELD: usize = 100;
-const CHIP_REPORTS_PER_TOURNAMENT: usize = 1_500;
-/// Commands per group append while generating.
-const APPEND_EVERY: usize = 20_000;
 
 fn main() {
     let target: u64 = support::flag("--events", 1_000_000);
@@ -104,31 +96,63 @@ fn health_ok(addr: std::net::SocketAddr) -> bool {
     stream.read_exact(&mut head).is_ok() && head.ends_with(b"200")
 }
 
-/// Where a start's time goes, measured in this process with the node's own code.
+/// Where a start's time goes, measured in this process with the node's own code: the node's
+/// own sequence (integrity check beside the state's load), then each part alone.
 fn breakdown(db: &Path) {
     let t = Instant::now();
-    let store = Store::open(db).expect("the generated log opens");
-    let open = t.elapsed();
+    let (reader, pending) = Store::open_checking(db).expect("the generated log opens");
+    let opened = t.elapsed();
+    let (state, seq) = engine::load_state(&reader).expect("the state loads");
+    let loaded = t.elapsed();
+    let store = pending
+        .finish()
+        .expect("the generated log passes its check");
+    let writable = t.elapsed();
+    drop(store);
+    println!(
+        "startup: in-process, as the node does it: opened {:.0} ms, state loaded {:.0} ms, \
+         integrity check passed and log writable {:.0} ms after the start",
+        ms(opened),
+        ms(loaded),
+        ms(writable)
+    );
+
     let t = Instant::now();
-    let (state, seq) = engine::load_state(&store).expect("the state loads");
-    let load = t.elapsed();
-    let snapshot_bytes = store
+    let checked = Store::open(db).expect("the generated log opens");
+    let check_alone = t.elapsed();
+    drop(checked);
+    let t = Instant::now();
+    let snapshot = reader
         .latest_snapshot(SNAPSHOT_SCHEMA)
         .ok()
         .flatten()
-        .map(|s| s.state.len())
-        .unwrap_or(0);
-    println!(
-        "startup: in-process: Store::open {:.0} ms (includes the integrity check), load_state {:.0} ms (snapshot of {:.1} MiB, seq {seq}, {} players)",
-        ms(open),
-        ms(load),
-        snapshot_bytes as f64 / (1024.0 * 1024.0),
-        state.players.len()
-    );
-    // The writer clones the whole state once per group commit; with a long history that
-    // clone is a floor under every command's latency.
+        .expect("the generated log has a snapshot");
+    let read_snapshot = t.elapsed();
     let t = Instant::now();
-    let copies = 5;
+    let parsed: VenueState = serde_json::from_slice(&snapshot.state).expect("the snapshot parses");
+    let parse = t.elapsed();
+    let t = Instant::now();
+    let bytes = serde_json::to_vec(&parsed).expect("the state serializes");
+    let serialize = t.elapsed();
+    println!(
+        "startup: alone: Store::open with its integrity check {:.0} ms; snapshot read {:.0} ms, \
+         parsed {:.0} ms ({:.1} MiB JSON, seq {}), serialized again {:.0} ms; \
+         tail {} events; state at seq {seq}: {} players, {} tournaments",
+        ms(check_alone),
+        ms(read_snapshot),
+        ms(parse),
+        bytes.len() as f64 / (1024.0 * 1024.0),
+        snapshot.seq,
+        ms(serialize),
+        seq - snapshot.seq,
+        state.players.len(),
+        state.tournaments.len(),
+    );
+    drop(parsed);
+    // The writer copies the state once per group commit (to publish it while readers keep the
+    // previous one); with the players and tournaments behind `Arc`s that copy is shallow.
+    let t = Instant::now();
+    let copies = 100;
     for _ in 0..copies {
         std::hint::black_box(state.clone());
     }
@@ -138,6 +162,27 @@ fn breakdown(db: &Path) {
         "ms",
         None,
     );
+    // What the writer did per group commit before the `Arc`s: a deep copy of every player and
+    // tournament.
+    let t = Instant::now();
+    let copies = 5;
+    for _ in 0..copies {
+        let players: Vec<_> = state.players.values().map(|p| (**p).clone()).collect();
+        let tournaments: Vec<_> = state.tournaments.values().map(|t| (**t).clone()).collect();
+        std::hint::black_box((
+            players,
+            tournaments,
+            state.cash.clone(),
+            state.displays.clone(),
+        ));
+    }
+    result(
+        "state_deep_copy_1m",
+        ms(t.elapsed()) / copies as f64,
+        "ms",
+        None,
+    );
+    let store = reader;
     let t = Instant::now();
     let mut replayed = VenueState::default();
     let mut after = 0;
@@ -162,150 +207,4 @@ fn breakdown(db: &Path) {
     );
     result("replay_1m_no_snapshot", ms(replay), "ms", None);
     drop(store);
-}
-
-/// Writes `target` events (a little more: whole commands) of plausible venue history.
-fn generate(db: &Path, target: u64) -> (u64, usize, usize) {
-    let mut store = Store::open(db).expect("a fresh log");
-    let mut state = VenueState::default();
-    let mut entropy = SeededEntropy::new(0x5EED);
-    // Start a year ago, one command every two seconds on average.
-    let mut now_ms = engine::wall_now().as_millis() - 365 * 24 * 3600 * 1000;
-    let mut pending: Vec<Vec<NewEvent>> = Vec::new();
-    let mut written = 0u64;
-    let mut tournaments = 0usize;
-
-    let mut run = |state: &mut VenueState, command: Command, pending: &mut Vec<Vec<NewEvent>>| {
-        now_ms += 2_000;
-        let events = decide(state, command, Timestamp::from_millis(now_ms), &mut entropy)
-            .expect("generated commands are valid");
-        for e in &events {
-            apply(state, e);
-        }
-        pending.push(events.iter().map(encode).collect());
-        events
-    };
-    let flush = |store: &mut Store, pending: &mut Vec<Vec<NewEvent>>, written: &mut u64| {
-        for outcome in store.append_batches(pending).expect("appending") {
-            *written += outcome.expect("a batch").len() as u64;
-        }
-        pending.clear();
-    };
-
-    let mut players: Vec<PlayerId> = Vec::with_capacity(PLAYERS);
-    for n in 0..PLAYERS {
-        let details = serde_json::from_value(serde_json::json!({
-            "name": format!("Player {n}"),
-            "phone": format!("+1555{n:07}"),
-        }))
-        .expect("player details");
-        let events = run(&mut state, Command::AddPlayer { details }, &mut pending);
-        if let Some(EventBody::PlayerAdded { player_id, .. }) = events.first().map(|e| &e.body) {
-            players.push(*player_id);
-        }
-    }
-    let mut pick = SeededEntropy::new(7);
-    while written + pending.iter().map(|b| b.len() as u64).sum::<u64>() < target {
-        tournaments += 1;
-        let config = serde_json::from_value(serde_json::json!({
-            "name": format!("Tournament {tournaments}"),
-            "buy_in": 10_000,
-            "fee": 1_000,
-            "starting_stack": 20_000,
-        }))
-        .expect("a tournament config");
-        let events = run(
-            &mut state,
-            Command::CreateTournament {
-                config,
-                structure: Structure::template(Template::Turbo),
-            },
-            &mut pending,
-        );
-        let Some(tournament_id) = events.iter().find_map(created_tournament) else {
-            panic!("creating a tournament created none");
-        };
-        let on = |command| Command::Tournament {
-            tournament_id,
-            command,
-        };
-        let mut field: Vec<EntryId> = Vec::with_capacity(FIELD);
-        let start = pvm_core::Entropy::below(&mut pick, (PLAYERS - FIELD) as u64) as usize;
-        for player_id in &players[start..start + FIELD] {
-            let events = run(
-                &mut state,
-                on(TournamentCommand::Register {
-                    player_id: *player_id,
-                }),
-                &mut pending,
-            );
-            field.extend(events.iter().find_map(registered_entry));
-        }
-        run(&mut state, on(TournamentCommand::StartClock), &mut pending);
-        for n in 0..CHIP_REPORTS_PER_TOURNAMENT {
-            let entry_id = field[n % field.len()];
-            let chips = 1_000 + pvm_core::Entropy::below(&mut pick, 100_000);
-            run(
-                &mut state,
-                on(TournamentCommand::ReportChips { entry_id, chips }),
-                &mut pending,
-            );
-        }
-        for entry_id in field.iter().skip(1) {
-            run(
-                &mut state,
-                on(TournamentCommand::Bust {
-                    busts: vec![BustInput {
-                        entry_id: *entry_id,
-                        stack: None,
-                    }],
-                    eliminated_by: Some(field[0]),
-                }),
-                &mut pending,
-            );
-        }
-        // The last bust leaves one player and finishes the tournament by itself.
-        if pending.len() >= APPEND_EVERY {
-            flush(&mut store, &mut pending, &mut written);
-        }
-    }
-    flush(&mut store, &mut pending, &mut written);
-    state.applied = written;
-    let bytes = serde_json::to_vec(&state).expect("the state serializes");
-    store
-        .save_snapshot(written, SNAPSHOT_SCHEMA, &bytes)
-        .expect("saving the snapshot");
-    store.close().expect("closing the log");
-    (written, tournaments, players.len())
-}
-
-fn created_tournament(e: &Event) -> Option<TournamentId> {
-    match &e.body {
-        EventBody::Tournament {
-            tournament_id,
-            event: TournamentEvent::Created { .. },
-        } => Some(*tournament_id),
-        _ => None,
-    }
-}
-
-fn registered_entry(e: &Event) -> Option<EntryId> {
-    match &e.body {
-        EventBody::Tournament {
-            event: TournamentEvent::EntryRegistered { entry_id, .. },
-            ..
-        } => Some(*entry_id),
-        _ => None,
-    }
-}
-
-/// The engine's encoding of an event for the log (kept in step with `engine.rs`).
-fn encode(event: &Event) -> NewEvent {
-    NewEvent {
-        id: event.id.0,
-        stream: event.stream(),
-        kind: event.kind().to_string(),
-        at_ms: event.at.as_millis(),
-        body: serde_json::to_string(event).expect("an event serializes"),
-    }
 }

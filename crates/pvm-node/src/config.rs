@@ -52,6 +52,11 @@ pub struct NodeConfig {
     pub ws: WsConfig,
     /// Cloud sync tuning; pairing itself is done from the console, not here.
     pub cloud: CloudConfig,
+    /// System updates (A/B slots, trial boots).
+    pub update: crate::update::config::UpdateConfig,
+    /// The appliance's first-boot report (pvm-firstboot), served at
+    /// `GET /api/v1/system/firstboot`; absent on a desktop.
+    pub firstboot_report: PathBuf,
 }
 
 impl Default for NodeConfig {
@@ -68,6 +73,8 @@ impl Default for NodeConfig {
             engine: EngineConfig::default(),
             ws: WsConfig::default(),
             cloud: CloudConfig::default(),
+            update: Default::default(),
+            firstboot_report: PathBuf::from("/run/pvm/firstboot.json"),
         }
     }
 }

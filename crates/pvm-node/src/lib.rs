@@ -17,4 +17,5 @@ pub mod server;
 pub mod sync;
 pub mod systemd;
 pub mod timesync;
+pub mod update;
 pub mod web;

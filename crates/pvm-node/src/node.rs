@@ -170,6 +170,11 @@ pub async fn start_with_hooks(
     let console_urls = console_urls(&config, addr);
     let cast = start_cast(&config, &engine, &console_urls, addr);
     let (stopping_tx, stopping_rx) = watch::channel(false);
+    let update = Arc::new(crate::update::UpdateService::open(
+        &config.update,
+        &config.data_dir,
+        VERSION,
+    ));
     let state = AppState {
         engine: engine.clone(),
         auth: auth.clone(),
@@ -180,10 +185,17 @@ pub async fn start_with_hooks(
             live_clients: Default::default(),
             live_cache: Default::default(),
             console_urls: console_urls.clone(),
+            mdns_name: config
+                .mdns
+                .enabled
+                .then(|| format!("{}.local", config.mdns.hostname)),
+            listen: addr,
             live_client_queue: config.ws.client_queue.max(1),
             stopping: stopping_rx,
             cast: cast.as_ref().map(|c| c.statuses()),
             cloud: cloud.clone(),
+            update: update.clone(),
+            firstboot_report: config.firstboot_report.clone(),
         }),
     };
 
@@ -261,6 +273,10 @@ pub async fn start_with_hooks(
         }
         served.map_err(NodeError::Serve)
     });
+    // After a trial boot, the new system is kept only once it serves: decided in the
+    // background, since the check includes requests to this very server.
+    let check_engine = engine.clone();
+    tokio::spawn(async move { update.after_boot(addr, check_engine).await });
     let _ = systemd::notify_ready();
     let _ = systemd::notify_status(&format!("serving on {addr}"));
     Ok(RunningNode {

@@ -209,6 +209,13 @@ impl<B: Bootloader> UpdateAgent<B> {
 
     /// Download progress, reported by whoever fetches the bundle.
     pub fn downloading(&mut self, done: u64, total: u64) -> Result<()> {
+        if self.status.state == UpdateState::Trying {
+            // The health check of the trial boot owns the state until it decides.
+            return Err(OtaError::WrongState {
+                state: "trying".into(),
+                action: "download".into(),
+            });
+        }
         let first = self.status.state != UpdateState::Downloading;
         self.status.progress = Some(Progress { done, total });
         if first {
@@ -218,6 +225,31 @@ impl<B: Bootloader> UpdateAgent<B> {
             self.notify();
             Ok(())
         }
+    }
+
+    /// The download (or upload) of a bundle ended. Back to idle when it arrived whole,
+    /// failed with `error` otherwise; a trial boot in progress is never overwritten.
+    pub fn download_done(&mut self, error: Option<String>) -> Result<()> {
+        if self.status.state != UpdateState::Downloading {
+            return Ok(());
+        }
+        self.status.progress = None;
+        match error {
+            None => self.set_state(UpdateState::Idle),
+            Some(e) => {
+                self.status.error = Some(e);
+                self.set_state(UpdateState::Failed)
+            }
+        }
+    }
+
+    /// How the firmware says this boot came about.
+    pub fn boot_status(&self) -> Result<crate::bootloader::BootStatus> {
+        self.boot.status()
+    }
+
+    pub fn layout(&self) -> &SlotLayout {
+        &self.cfg.layout
     }
 
     /// The policy: no disruption while a tournament clock runs, outside the

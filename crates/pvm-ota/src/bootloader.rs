@@ -23,6 +23,19 @@ pub trait Bootloader {
     fn reboot(&self) -> Result<()>;
 }
 
+/// The node picks its firmware from configuration at run time.
+impl<B: Bootloader + ?Sized> Bootloader for Box<B> {
+    fn status(&self) -> Result<BootStatus> {
+        (**self).status()
+    }
+    fn reboot_tryboot(&self) -> Result<()> {
+        (**self).reboot_tryboot()
+    }
+    fn reboot(&self) -> Result<()> {
+        (**self).reboot()
+    }
+}
+
 /// Reads a device-tree cell: a big-endian u32.
 fn read_cell(path: &Path) -> Result<u32> {
     let bytes = std::fs::read(path).map_err(OtaError::io(format!("read {}", path.display())))?;
@@ -143,5 +156,109 @@ impl Bootloader for FileBootloader {
     }
     fn reboot(&self) -> Result<()> {
         self.request("normal")
+    }
+}
+
+/// The QEMU test image's stand-in for the Pi firmware, and only that: QEMU boots no
+/// Pi firmware, so the test harness's boot selector plays its part. It reads
+/// `autoboot.txt` from p1 like the firmware, boots `[tryboot]` once when the file
+/// `TRYBOOT` is on p1 (and deletes it, which is the one-shot), and tells the kernel
+/// what it did with `pvm.tryboot=0|1 pvm.boot_partition=N` on the command line.
+///
+/// So `status` reads the kernel command line, and `reboot_tryboot` leaves `TRYBOOT`
+/// next to `autoboot.txt` (durably: the selector reads the disk image after the VM
+/// is gone) before rebooting. Never used on a Pi.
+#[derive(Clone, Debug)]
+pub struct EmulatedFirmware {
+    /// Usually `/proc/cmdline`.
+    pub cmdline: PathBuf,
+    /// The mounted p1: where `autoboot.txt` and the one-shot `TRYBOOT` flag live.
+    pub autoboot_dir: PathBuf,
+}
+
+/// The one-shot flag file the test image's boot selector consumes.
+pub const EMULATED_TRYBOOT_FLAG: &str = "TRYBOOT";
+
+impl EmulatedFirmware {
+    pub fn new(autoboot_dir: PathBuf) -> EmulatedFirmware {
+        EmulatedFirmware {
+            cmdline: PathBuf::from("/proc/cmdline"),
+            autoboot_dir,
+        }
+    }
+
+    /// Parses `pvm.tryboot=` and `pvm.boot_partition=` out of a kernel command line.
+    pub fn parse_cmdline(cmdline: &str) -> Result<BootStatus> {
+        let mut tryboot = None;
+        let mut partition = None;
+        for word in cmdline.split_whitespace() {
+            if let Some(v) = word.strip_prefix("pvm.tryboot=") {
+                tryboot = Some(match v {
+                    "0" => false,
+                    "1" => true,
+                    other => {
+                        return Err(OtaError::Bootloader(format!("pvm.tryboot={other}")));
+                    }
+                });
+            } else if let Some(v) = word.strip_prefix("pvm.boot_partition=") {
+                partition = Some(
+                    v.parse::<u32>()
+                        .map_err(|_| OtaError::Bootloader(format!("pvm.boot_partition={v}")))?,
+                );
+            }
+        }
+        match (tryboot, partition) {
+            (Some(tryboot), Some(partition)) => Ok(BootStatus { tryboot, partition }),
+            _ => Err(OtaError::Bootloader(
+                "the kernel command line lacks pvm.tryboot= and pvm.boot_partition= \
+                 (not booted by the test image's boot selector)"
+                    .into(),
+            )),
+        }
+    }
+}
+
+impl Bootloader for EmulatedFirmware {
+    fn status(&self) -> Result<BootStatus> {
+        let text = std::fs::read_to_string(&self.cmdline)
+            .map_err(OtaError::io(format!("read {}", self.cmdline.display())))?;
+        EmulatedFirmware::parse_cmdline(&text)
+    }
+    fn reboot_tryboot(&self) -> Result<()> {
+        crate::fsutil::atomic_write(&self.autoboot_dir.join(EMULATED_TRYBOOT_FLAG), b"1\n")?;
+        run_reboot(None)
+    }
+    fn reboot(&self) -> Result<()> {
+        run_reboot(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emulated_firmware_reads_the_boot_selectors_command_line() {
+        let s = EmulatedFirmware::parse_cmdline(
+            "console=ttyS0 root=/dev/vda5 pvm.tryboot=1 pvm.boot_partition=3 quiet",
+        )
+        .unwrap();
+        assert_eq!(
+            s,
+            BootStatus {
+                tryboot: true,
+                partition: 3
+            }
+        );
+        let s = EmulatedFirmware::parse_cmdline("pvm.boot_partition=2 pvm.tryboot=0").unwrap();
+        assert!(!s.tryboot);
+        assert_eq!(s.partition, 2);
+    }
+
+    #[test]
+    fn emulated_firmware_refuses_a_command_line_without_its_words() {
+        assert!(EmulatedFirmware::parse_cmdline("console=ttyS0 root=/dev/vda4").is_err());
+        assert!(EmulatedFirmware::parse_cmdline("pvm.tryboot=2 pvm.boot_partition=2").is_err());
+        assert!(EmulatedFirmware::parse_cmdline("pvm.tryboot=1 pvm.boot_partition=x").is_err());
     }
 }

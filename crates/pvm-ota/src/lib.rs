@@ -22,9 +22,12 @@ pub mod slots;
 pub use agent::{
     AgentConfig, BootOutcome, Conditions, MaintenanceWindow, UpdateAgent, UpdateState, UpdateStatus,
 };
-pub use bootloader::{BootStatus, Bootloader, FileBootloader, PiFirmware};
+pub use bootloader::{BootStatus, Bootloader, EmulatedFirmware, FileBootloader, PiFirmware};
 pub use bundle::{verify_bundle, BundleSpec, Verified, VerifyOptions};
 pub use error::{OtaError, Result};
+/// Durable replace of a small file (new file, fsync, rename, fsync dir), for callers'
+/// own state next to the agent's.
+pub use fsutil::atomic_write;
 pub use keys::TrustStore;
 pub use manifest::{KeyChanges, Manifest, Payload, PayloadKind};
 pub use slots::{Autoboot, Slot, SlotLayout};

@@ -157,6 +157,56 @@ pub async fn download(
         .map_err(OtaError::io(format!("fsync {}", dest.display())))
 }
 
+/// Streams `url` into `dest` when the size is not known in advance (a bundle named by
+/// a release notice): at most `max` bytes, and exactly the server's Content-Length when
+/// it sends one, so a cut connection is a truncated download. Progress reports
+/// (bytes so far, Content-Length or 0). Returns the bytes written. Nothing here is
+/// trusted: the bundle's signed manifest is checked before anything is installed.
+pub async fn fetch_to_file(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    dest: &Path,
+    max: u64,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<u64> {
+    let mut resp = get(client, url).await?;
+    let expected = resp.content_length();
+    if let Some(len) = expected.filter(|len| *len > max) {
+        return Err(OtaError::Download(format!(
+            "{url} is {len} bytes, more than the {max} allowed"
+        )));
+    }
+    let mut f = File::create(dest).map_err(OtaError::io(format!("create {}", dest.display())))?;
+    let mut done = 0u64;
+    loop {
+        let chunk = match resp.chunk().await {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(e) if e.is_body() || e.is_decode() => {
+                return Err(OtaError::Truncated(format!(
+                    "{url}: {e} after {done} bytes"
+                )))
+            }
+            Err(e) => return Err(dl_err(e)),
+        };
+        done += chunk.len() as u64;
+        if done > max {
+            return Err(OtaError::Download(format!(
+                "{url} is more than the {max} bytes allowed"
+            )));
+        }
+        f.write_all(&chunk)
+            .map_err(OtaError::io(format!("write {}", dest.display())))?;
+        progress(done, expected.unwrap_or(0));
+    }
+    if let Some(len) = expected.filter(|len| done < *len) {
+        return Err(OtaError::Truncated(format!("{url}: {done} of {len} bytes")));
+    }
+    f.sync_all()
+        .map_err(OtaError::io(format!("fsync {}", dest.display())))?;
+    Ok(done)
+}
+
 /// The newest release in the catalog for this product and target that is newer
 /// than the running one.
 pub async fn check(

@@ -28,11 +28,13 @@ fn event(n: u64) -> NewEvent {
 }
 
 /// Single-event commands, `per_transaction` of them per group commit, for about `budget`.
+/// Returns the rate and every transaction's duration (its `synchronous=FULL` commit included).
 fn commands_per_second(
     dir: &Path,
     per_transaction: usize,
     budget: Duration,
-) -> Result<f64, Box<dyn Error>> {
+) -> Result<(f64, Vec<Duration>), Box<dyn Error>> {
+    let mut commits = Vec::new();
     let path = dir.join(format!("group-{per_transaction}.db"));
     let mut store = Store::open(&path)?;
     let mut n = 0u64;
@@ -44,13 +46,15 @@ fn commands_per_second(
                 vec![event(n)]
             })
             .collect();
+        let began = Instant::now();
         for outcome in store.append_batches(&batches)? {
             outcome?;
         }
+        commits.push(began.elapsed());
     }
     let rate = n as f64 / start.elapsed().as_secs_f64();
     store.close()?;
-    Ok(rate)
+    Ok((rate, commits))
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -65,9 +69,23 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("pvm-store bench in {}", dir.display());
 
     for per_transaction in [1, 16, 64] {
-        let rate = commands_per_second(&dir, per_transaction, Duration::from_secs(3))?;
+        let (rate, mut commits) =
+            commands_per_second(&dir, per_transaction, Duration::from_secs(3))?;
+        commits.sort();
+        let at = |p: usize| {
+            commits
+                .get((commits.len().saturating_sub(1)) * p / 100)
+                .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+        };
+        // The durable commit alone, without the engine or HTTP: a floor under every command's
+        // latency, set by this disk's fsync.
         println!(
-            "append, single-event commands, {per_transaction:>2} per transaction: {rate:>9.0} commands/s"
+            "append, single-event commands, {per_transaction:>2} per transaction: {rate:>9.0} commands/s; \
+             commit p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} commits)",
+            at(50),
+            at(99),
+            at(100),
+            commits.len()
         );
     }
 

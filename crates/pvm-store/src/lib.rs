@@ -101,10 +101,56 @@ impl Store {
     /// or comes from a newer version is refused before anything is written to it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if file_exists(path)? {
-            inspect_existing(path)?;
+            let (conn, _) = inspect_existing(path)?;
+            quick_check(&conn, path)?;
         } else {
             refuse_orphaned_wal(path)?;
         }
+        Store::open_writer(path)
+    }
+
+    /// Opens the store at `path` for a quick start: returns at once a read-only connection
+    /// (to load the state through) and the opening itself, whose integrity check — the same
+    /// `PRAGMA quick_check` as [`Store::open`] — runs meanwhile on its own thread and
+    /// connection. On a long log the check and the state's load take about as long as each
+    /// other, and a Pi has cores to spare at start.
+    ///
+    /// Nothing can be written before [`PendingOpen::finish`] has seen the check pass, so a
+    /// damaged file is never written to, as with [`Store::open`]. A new file, or one that
+    /// needs a migration (which writes), is checked and opened completely before this returns.
+    pub fn open_checking(path: &Path) -> Result<(Store, PendingOpen), StoreError> {
+        if file_exists(path)? {
+            let (conn, version) = inspect_existing(path)?;
+            if version == i64::from(SCHEMA_VERSION) {
+                let interrupt = conn.get_interrupt_handle();
+                let check_path = path.to_path_buf();
+                let thread = std::thread::Builder::new()
+                    .name("pvm-store-check".into())
+                    .spawn(move || quick_check(&conn, &check_path))
+                    .map_err(|source| StoreError::Io {
+                        path: path.to_path_buf(),
+                        doing: "starting the integrity check",
+                        source,
+                    })?;
+                let pending = PendingOpen {
+                    path: path.to_path_buf(),
+                    state: Some(Pending::Checking { thread, interrupt }),
+                };
+                let reader = Store::open_reader(path)?;
+                return Ok((reader, pending));
+            }
+        }
+        let store = Store::open(path)?;
+        let reader = Store::open_reader(path)?;
+        let pending = PendingOpen {
+            path: path.to_path_buf(),
+            state: Some(Pending::Ready(store)),
+        };
+        Ok((reader, pending))
+    }
+
+    /// Opens a file that has passed (or, being new, needs no) inspection for writing.
+    fn open_writer(path: &Path) -> Result<Store, StoreError> {
         let sqlite = |doing| move |e| StoreError::from_sqlite(path, doing, e);
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -348,6 +394,65 @@ impl Store {
         Ok(())
     }
 
+    /// Moves checkpoints (folding the write-ahead log back into the database file) off this
+    /// connection onto a thread of its own that runs a passive checkpoint every `every`.
+    ///
+    /// By default SQLite checkpoints inside whichever commit pushes the log past 1,000 pages,
+    /// and that commit then waits for the database file to be written and fsynced too: one
+    /// command in a few hundred paid tens of milliseconds. A passive checkpoint never blocks the
+    /// writer (it copies only what no transaction is using), so commits stay one WAL fsync.
+    /// Stop the returned [`Checkpointer`] before [`Store::close`].
+    pub fn checkpoint_in_background(
+        &mut self,
+        every: Duration,
+    ) -> Result<Checkpointer, StoreError> {
+        let path = self.path.clone();
+        let sqlite = |doing| {
+            let path = path.clone();
+            move |e| StoreError::from_sqlite(&path, doing, e)
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&path, flags)
+            .map_err(sqlite("opening the checkpoint connection"))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(sqlite("setting the busy timeout"))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sqlite("setting synchronous=FULL"))?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread_path = path.clone();
+        let thread = std::thread::Builder::new()
+            .name("pvm-checkpoint".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(every)
+                {
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::warn!(path = %thread_path.display(), error = %e, "background checkpoint failed; will retry");
+                    }
+                }
+            })
+            .map_err(|source| StoreError::Io {
+                path: path.clone(),
+                doing: "starting the checkpoint thread",
+                source,
+            })?;
+        // Only once the thread runs: a store whose checkpointer failed to start keeps SQLite's own.
+        if let Err(e) = self.conn.pragma_update(None, "wal_autocheckpoint", 0) {
+            drop(stop);
+            let _ = thread.join();
+            return Err(StoreError::from_sqlite(
+                &path,
+                "handing checkpoints over",
+                e,
+            ));
+        }
+        Ok(Checkpointer {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
     /// Folds the write-ahead log back into the database file and closes it, so the file
     /// can be copied on its own (backups, diagnostics).
     pub fn close(self) -> Result<(), StoreError> {
@@ -382,6 +487,96 @@ impl Store {
             path: self.path.clone(),
             detail: format!("negative sequence number {seq}"),
         })
+    }
+}
+
+/// The background checkpoint thread of [`Store::checkpoint_in_background`]; stops on
+/// [`Checkpointer::stop`] or when dropped.
+#[derive(Debug)]
+pub struct Checkpointer {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Stops the thread after the checkpoint it may be running, and closes its connection.
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// A store being opened by [`Store::open_checking`]: its integrity check may still be running.
+pub struct PendingOpen {
+    path: PathBuf,
+    /// `None` only once `finish` has taken it.
+    state: Option<Pending>,
+}
+
+enum Pending {
+    /// Already checked and open for writing.
+    Ready(Store),
+    Checking {
+        thread: std::thread::JoinHandle<Result<(), StoreError>>,
+        interrupt: rusqlite::InterruptHandle,
+    },
+}
+
+impl std::fmt::Debug for PendingOpen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.state {
+            Some(Pending::Ready(_)) => "checked",
+            Some(Pending::Checking { .. }) => "checking",
+            None => "finished",
+        };
+        f.debug_struct("PendingOpen")
+            .field("path", &self.path)
+            .field("state", &state)
+            .finish()
+    }
+}
+
+impl PendingOpen {
+    /// Waits for the integrity check and, if it passed, opens the store for writing. A
+    /// damaged file gives [`StoreError::Corrupt`] and is left as it was.
+    pub fn finish(mut self) -> Result<Store, StoreError> {
+        match self.state.take() {
+            Some(Pending::Ready(store)) => Ok(store),
+            Some(Pending::Checking { thread, .. }) => {
+                thread.join().map_err(|_| StoreError::Io {
+                    path: self.path.clone(),
+                    doing: "checking integrity",
+                    source: std::io::Error::other("the integrity check stopped unexpectedly"),
+                })??;
+                Store::open_writer(&self.path)
+            }
+            None => Store::open(&self.path),
+        }
+    }
+}
+
+impl Drop for PendingOpen {
+    /// Given up on (the caller failed before `finish`): the check is interrupted rather than
+    /// left reading a large file for nobody.
+    fn drop(&mut self) {
+        if let Some(Pending::Checking { thread, interrupt }) = self.state.take() {
+            interrupt.interrupt();
+            let _ = thread.join();
+        }
     }
 }
 
@@ -495,8 +690,11 @@ fn refuse_orphaned_wal(path: &Path) -> Result<(), StoreError> {
     }
 }
 
-/// Decides, without writing anything, whether an existing file may be opened for writing.
-fn inspect_existing(path: &Path) -> Result<(), StoreError> {
+/// Decides, without writing anything, whether an existing file may be opened for writing:
+/// it must be ours, or an empty SQLite file, and not from a newer version. Returns the
+/// read-only connection it used and the file's schema version; the integrity check is
+/// separate ([`quick_check`]) so that it can run beside other work.
+fn inspect_existing(path: &Path) -> Result<(Connection, i64), StoreError> {
     let foreign = || StoreError::Foreign {
         path: path.to_path_buf(),
     };
@@ -553,14 +751,19 @@ fn inspect_existing(path: &Path) -> Result<(), StoreError> {
             known: SCHEMA_VERSION,
         });
     }
-    let mut stmt = conn
-        .prepare("PRAGMA quick_check")
-        .map_err(sqlite("checking integrity"))?;
+    Ok((conn, version))
+}
+
+/// Runs `PRAGMA quick_check` on `conn`: every page, index and constraint SQLite can check
+/// without comparing indexes against their tables. On a long log this is most of a start.
+fn quick_check(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let sqlite = |e| StoreError::from_sqlite(path, "checking integrity", e);
+    let mut stmt = conn.prepare("PRAGMA quick_check").map_err(sqlite)?;
     let findings = stmt
         .query_map([], |row| row.get::<_, String>(0))
-        .map_err(sqlite("checking integrity"))?
+        .map_err(sqlite)?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(sqlite("checking integrity"))?;
+        .map_err(sqlite)?;
     if findings != ["ok"] {
         return Err(StoreError::Corrupt {
             path: path.to_path_buf(),

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // each benchmark uses a different part of this module
 
+pub mod history;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@
 //! dropped and reconnects with `since=`; it never stalls the writer or other clients.
 //!
 //! Topics: `venue`, `tournaments`, `tournament/<id>`, `cash`, `displays`, `display/<id>`,
-//! `screen/<id>`. Each message is JSON with a `type`: `hello`, `snapshot`, `update`, `event`
+//! `screen/<id>`, `system` (update status and progress; staff only). Each message is JSON with a `type`: `hello`, `snapshot`, `update`, `event`
 //! (replayed on resume), `time`, `pong`, `error`.
 
 use super::error::{ApiError, ApiResult};
@@ -61,6 +61,7 @@ pub enum Topic {
     Displays,
     Display(DisplayId),
     Screen(ScreenId),
+    System,
 }
 
 impl Topic {
@@ -76,11 +77,12 @@ impl Topic {
             ("tournaments", None) => Ok(Topic::Tournaments),
             ("cash", None) => Ok(Topic::Cash),
             ("displays", None) => Ok(Topic::Displays),
+            ("system", None) => Ok(Topic::System),
             ("tournament", Some(id)) => id.parse().map(Topic::Tournament).map_err(|_| bad_id("tournament")),
             ("display", Some(id)) => id.parse().map(Topic::Display).map_err(|_| bad_id("display")),
             ("screen", Some(id)) => id.parse().map(Topic::Screen).map_err(|_| bad_id("screen")),
             _ => Err(format!(
-                "unknown topic {s:?}: use venue, tournaments, tournament/<id>, cash, displays, display/<id> or screen/<id>"
+                "unknown topic {s:?}: use venue, tournaments, tournament/<id>, cash, displays, display/<id>, screen/<id> or system"
             )),
         }
     }
@@ -94,6 +96,7 @@ impl Topic {
             Topic::Displays => "displays".into(),
             Topic::Display(id) => format!("display/{id}"),
             Topic::Screen(id) => format!("screen/{id}"),
+            Topic::System => "system".into(),
         }
     }
 
@@ -107,6 +110,9 @@ impl Topic {
             Topic::Displays => stream == "displays",
             // A screen can show anything: tournaments, lists, the venue's theme, announcements.
             Topic::Display(_) | Topic::Screen(_) => stream != "players",
+            // Its own changes come from the update service; clocks decide whether an
+            // install or reboot would be refused.
+            Topic::System => stream.starts_with("tournament/"),
         }
     }
 
@@ -156,6 +162,8 @@ impl Topic {
                 now,
                 &s.setup_info(local.local),
             )),
+            Topic::System if local.staff => serde_json::to_value(s.node.update.view(&s.engine)),
+            Topic::System => Ok(json!({ "error": "log in to see the update status" })),
         };
         v.unwrap_or_else(|e| json!({ "error": e.to_string() }))
     }
@@ -250,7 +258,7 @@ impl RenderCache {
         // Audiences differ only where the data does: the setup code (display and screen
         // topics, loopback only) and phone numbers (the cash topic, staff only).
         let local = viewer.local && matches!(topic, Topic::Display(_) | Topic::Screen(_));
-        let staff = viewer.staff && matches!(topic, Topic::Cash);
+        let staff = viewer.staff && matches!(topic, Topic::Cash | Topic::System);
         let key = (seq, topic.clone(), local, staff);
         if let Some(hit) = self.lock().get(&key) {
             return hit.clone();
@@ -313,6 +321,25 @@ fn render_update(s: &AppState, t: &Topic, update: &Update, local: Viewer) -> Opt
         "data": t.data(s, &update.state, local),
     });
     Some(message.to_string().into())
+}
+
+/// The update status changed (state or progress): not a log event, so it carries the
+/// last sequence sent, and `kinds` names what moved.
+fn system_message(s: &AppState, seq: u64, local: Viewer, status: pvm_ota::UpdateStatus) -> Value {
+    let data = if local.staff {
+        serde_json::to_value(s.node.update.view_with(&s.engine, Some(status)))
+            .unwrap_or_else(|e| json!({ "error": e.to_string() }))
+    } else {
+        json!({ "error": "log in to see the update status" })
+    };
+    json!({
+        "type": "update",
+        "topic": Topic::System.name(),
+        "seq": seq,
+        "server_time_ms": wall_now().as_millis(),
+        "kinds": ["update_status"],
+        "data": data,
+    })
 }
 
 fn time_message() -> Value {
@@ -481,9 +508,17 @@ async fn ws_loop(
     let mut ticker = tokio::time::interval(TIME_EVERY);
     ticker.tick().await;
     let mut stopping = s.node.stopping.clone();
+    let mut system = s.node.update.subscribe();
     loop {
         tokio::select! {
             _ = async { let _ = stopping.wait_for(|v| *v).await; } => return Gone::Closed,
+            Ok(status) = system.recv() => {
+                if topics.contains(&Topic::System) {
+                    if let Err(gone) = out.push(&system_message(s, sent_seq, local, status)) {
+                        return gone;
+                    }
+                }
+            }
             u = updates.recv() => match u {
                 Ok(update) => {
                     if update.last_seq <= sent_seq {
@@ -597,9 +632,17 @@ fn sse_stream(
         let mut ticker = tokio::time::interval(TIME_EVERY);
         ticker.tick().await;
         let mut stopping = s.node.stopping.clone();
+        let mut system = s.node.update.subscribe();
         loop {
             tokio::select! {
                 _ = async { let _ = stopping.wait_for(|v| *v).await; } => return,
+                Ok(status) = system.recv() => {
+                    if topics.contains(&Topic::System)
+                        && tx.try_send(Outgoing::from_value(&system_message(&s, sent_seq, local, status))).is_err()
+                    {
+                        return;
+                    }
+                }
                 u = updates.recv() => match u {
                     Ok(update) => {
                         if update.last_seq <= sent_seq { continue; }

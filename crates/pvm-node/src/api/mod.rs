@@ -46,6 +46,10 @@ pub struct NodeInfo {
     pub live_cache: live::RenderCache,
     /// `http://pvm.local`, then the node's own addresses.
     pub console_urls: Vec<String>,
+    /// `<hostname>.local` while the node announces itself over mDNS.
+    pub mdns_name: Option<String>,
+    /// The address the HTTP server is bound to.
+    pub listen: std::net::SocketAddr,
     /// Messages queued for one live client before it is dropped as too slow.
     pub live_client_queue: usize,
     /// Each Chromecast's state, while the bridge runs.
@@ -55,13 +59,17 @@ pub struct NodeInfo {
     pub stopping: tokio::sync::watch::Receiver<bool>,
     /// Cloud pairing and sync.
     pub cloud: Arc<crate::sync::CloudService>,
+    /// System updates (A/B slots), or why this machine has none.
+    pub update: Arc<crate::update::UpdateService>,
+    /// Where pvm-firstboot leaves its report (`/run/pvm/firstboot.json` on the appliance).
+    pub firstboot_report: std::path::PathBuf,
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "PVM node API", description = "Run a poker room: tournaments, clock, seating, payouts, cash games, displays."),
     tags(
-        (name = "system", description = "Version, health, time"),
+        (name = "system", description = "Version, health, time, network"),
         (name = "venue", description = "Venue settings and players"),
         (name = "tournaments", description = "Tournaments, clock, entries, busts, payouts, seating"),
         (name = "cash", description = "Cash games, tables and waiting lists"),
@@ -80,6 +88,7 @@ pub fn router() -> Router<AppState> {
         .merge(cash::routes())
         .merge(displays::routes())
         .merge(crate::sync::api::routes())
+        .merge(crate::update::api::routes())
         .split_for_parts();
     let doc = Arc::new(doc);
     Router::new().merge(api).route(

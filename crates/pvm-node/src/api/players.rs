@@ -41,7 +41,7 @@ async fn list_players(
         .players
         .values()
         .filter(|p| players::matches(p, &query))
-        .cloned()
+        .map(|p| Player::clone(p))
         .collect();
     found.sort_by_key(|p| p.name.to_lowercase());
     found.truncate(q.limit.unwrap_or(50).min(1000));
@@ -73,8 +73,7 @@ async fn get_player(
         .state()
         .players
         .get(&player_id)
-        .cloned()
-        .map(Json)
+        .map(|p| Json(Player::clone(p)))
         .ok_or_else(|| ApiError::not_found("player"))
 }
 

@@ -91,6 +91,7 @@ fn find(state: &VenueState, id: TournamentId) -> ApiResult<&Tournament> {
     state
         .tournaments
         .get(&id)
+        .map(|t| &**t)
         .ok_or_else(|| ApiError::not_found("tournament"))
 }
 
