@@ -184,7 +184,9 @@ impl Vm {
                 .map_err(Error::io("starting the VM thread"))?
         };
         let http = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(20))
+            // Generous: the guest runs under TCG emulation, where one argon2id hash (setup,
+            // login) takes seconds.
+            .timeout(Duration::from_secs(120))
             .build()?;
         Ok(Vm {
             shared,

@@ -111,11 +111,17 @@ fn a_fresh_card_boots_slot_a_read_only_into_the_node_and_the_kiosk_setup_screen(
 
     // The system slot is mounted read-only from p4; /data is the ext4 on p6, writable.
     let root = vm
-        .run_ok("findmnt -n -o SOURCE,FSTYPE,OPTIONS /", COMMAND_TIMEOUT)
+        .run_ok(
+            "findmnt -n -o SOURCE,FSTYPE,OPTIONS / | tr -s ' '",
+            COMMAND_TIMEOUT,
+        )
         .unwrap();
     assert!(root.starts_with("/dev/vda4 squashfs ro"), "{root}");
     let data = vm
-        .run_ok("findmnt -n -o SOURCE,FSTYPE,OPTIONS /data", COMMAND_TIMEOUT)
+        .run_ok(
+            "findmnt -n -o SOURCE,FSTYPE,OPTIONS /data | tr -s ' '",
+            COMMAND_TIMEOUT,
+        )
         .unwrap();
     assert!(data.starts_with("/dev/vda6 ext4 rw"), "{data}");
     vm.run_ok(
