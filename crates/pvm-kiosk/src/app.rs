@@ -29,6 +29,9 @@ pub struct AppOptions {
     /// The rotation the backend was started with, and what to do when the node wants another.
     pub rotation: u16,
     pub on_rotation_change: Option<RotationHook>,
+    /// Created once the first frame is on screen: the node's health check after an update
+    /// waits for it before it keeps the new system.
+    pub frame_file: Option<std::path::PathBuf>,
 }
 
 struct Ui {
@@ -82,6 +85,38 @@ fn schedule(ui: &Rc<RefCell<Ui>>, delay: Duration) {
         });
 }
 
+/// Creates `path` after the first frame. Renderers with a rendering notifier say exactly
+/// when. The software renderer has none: there the signal comes from the event loop's
+/// first timer, once the window is shown and the loop runs — a kiosk that cannot open its
+/// display or start its loop never gets that far, which is what the health check is after.
+fn signal_first_frame(window: &KioskWindow, path: std::path::PathBuf) {
+    let mut pending = Some(path.clone());
+    let notified = window.window().set_rendering_notifier(move |state, _| {
+        if matches!(state, slint::RenderingState::AfterRendering) {
+            if let Some(p) = pending.take() {
+                write_frame_signal(&p);
+            }
+        }
+    });
+    if notified.is_err() {
+        slint::Timer::single_shot(Duration::from_millis(0), move || write_frame_signal(&path));
+    }
+}
+
+fn write_frame_signal(path: &std::path::Path) {
+    let written = match path.parent() {
+        Some(dir) => std::fs::create_dir_all(dir),
+        None => Ok(()),
+    }
+    .and_then(|()| std::fs::write(path, b"1\n"));
+    match written {
+        Ok(()) => tracing::info!(path = %path.display(), "first frame drawn"),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot signal the first frame")
+        }
+    }
+}
+
 /// Runs the kiosk until its window closes.
 pub fn run(options: AppOptions) -> Result<(), AppError> {
     let window = KioskWindow::new()?;
@@ -104,6 +139,9 @@ pub fn run(options: AppOptions) -> Result<(), AppError> {
     }));
     UI.with(|cell| *cell.borrow_mut() = Some(ui.clone()));
     refresh(&ui);
+    if let Some(path) = options.frame_file {
+        signal_first_frame(&window, path);
+    }
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -39,6 +39,10 @@ struct Args {
     /// Desktop window fullscreen.
     #[arg(long, env = "PVM_KIOSK_FULLSCREEN")]
     fullscreen: bool,
+    /// File created once the first frame is drawn (the node's update health check waits
+    /// for it). On the TV it defaults to /run/pvm/kiosk-frame.
+    #[arg(long, env = "PVM_KIOSK_FRAME_FILE")]
+    frame_file: Option<std::path::PathBuf>,
 }
 
 fn parse_size(s: &str) -> Option<(u32, u32)> {
@@ -85,6 +89,9 @@ fn main() -> ExitCode {
         on_rotation_change: kms.then(|| {
             Box::new(|rotation: u16| restart_with_rotation(rotation)) as app::RotationHook
         }),
+        frame_file: args
+            .frame_file
+            .or_else(|| kms.then(|| std::path::PathBuf::from("/run/pvm/kiosk-frame"))),
     };
     match app::run(options) {
         Ok(()) => ExitCode::SUCCESS,
