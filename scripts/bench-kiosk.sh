@@ -77,7 +77,7 @@ measure_trees() {
     local roots=("$@") i
     local -a t0 sum peak n last
     for i in "${!roots[@]}"; do
-        read -r t0[i] _ < <(tree_usage "${roots[i]}")
+        read -r "t0[i]" _ < <(tree_usage "${roots[i]}")
         sum[i]=0; peak[i]=0; n[i]=0; last[i]=${t0[i]}
     done
     local end=$((SECONDS + duration)) ticks rss

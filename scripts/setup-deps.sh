@@ -14,7 +14,7 @@ set -euo pipefail
 #   sqlite3      to inspect event logs by hand (not needed by the build: SQLite is bundled)
 #   postgresql-15  throwaway clusters for the cloud service's tests and `make cloud`
 #   python3-pip  to install a current nats-server (below)
-#   shellcheck, systemd  the image lint (every shell script; `systemd-analyze verify` of our units)
+#   for the image lint: ShellCheck on every shell script, systemd-analyze verify of our units
 #   genimage mtools dosfstools e2fsprogs squashfs-tools fdisk xz-utils
 #                the SD-card image's post-image step and its test on stand-in firmware files
 packages=(chrony minisign chromium pkg-config sqlite3 postgresql-15 postgresql-client-15 python3-pip
