@@ -16,68 +16,7 @@ use serde_json::json;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use sync_common::*;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 use uuid::Uuid;
-
-/// A TCP relay between the node and nats-server. Severing closes every relayed connection
-/// and turns new ones away (accepted and closed at once, before a byte is relayed), so the
-/// node sees the cloud vanish exactly as with a broken network path; restoring lets new
-/// connections through again.
-struct Proxy {
-    addr: SocketAddr,
-    up: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Proxy {
-    async fn start(target: SocketAddr) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (up, up_rx) = watch::channel(true);
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((mut client, _)) = listener.accept().await else {
-                    continue;
-                };
-                if !*up_rx.borrow() {
-                    drop(client);
-                    continue;
-                }
-                let mut cut = up_rx.clone();
-                tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(target).await else {
-                        return;
-                    };
-                    // Either side ending, or a cut, drops both sockets.
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = cut.wait_for(|up| !*up) => {}
-                    }
-                });
-            }
-        });
-        Proxy { addr, up, task }
-    }
-
-    fn url(&self) -> String {
-        format!("nats://{}", self.addr)
-    }
-
-    fn sever(&self) {
-        self.up.send_replace(false);
-    }
-
-    fn restore(&self) {
-        self.up.send_replace(true);
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
 
 /// A small seeded generator (SplitMix64): the cut moments are reproducible from the seed.
 struct Rng(u64);

@@ -6,6 +6,9 @@
 use pvm_node::auth::{AuthConfig, HashCost};
 use pvm_node::config::NodeConfig;
 use serde_json::{json, Value};
+use std::net::SocketAddr;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 /// A node on loopback with everything that reaches outside the machine switched off.
 pub fn node_config(dir: &std::path::Path) -> NodeConfig {
@@ -122,5 +125,64 @@ pub async fn add_players(engine: &pvm_node::engine::EngineHandle, tag: &str, cou
             outcome.unwrap();
         }
         done += n;
+    }
+}
+
+/// A TCP relay between the node and nats-server. Severing closes every relayed connection
+/// and turns new ones away (accepted and closed at once, before a byte is relayed), so the
+/// node sees the cloud vanish exactly as with a broken network path; restoring lets new
+/// connections through again.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    up: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (up, up_rx) = watch::channel(true);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    continue;
+                };
+                if !*up_rx.borrow() {
+                    drop(client);
+                    continue;
+                }
+                let mut cut = up_rx.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = TcpStream::connect(target).await else {
+                        return;
+                    };
+                    // Either side ending, or a cut, drops both sockets.
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Proxy { addr, up, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://{}", self.addr)
+    }
+
+    pub fn sever(&self) {
+        self.up.send_replace(false);
+    }
+
+    pub fn restore(&self) {
+        self.up.send_replace(true);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
