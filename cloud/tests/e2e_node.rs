@@ -5,72 +5,16 @@
 //! PostgreSQL exactly as they are in the node's SQLite log, with the projections.
 
 mod common;
+mod node_common;
 mod sync_common;
 
-use pvm_node::auth::{AuthConfig, HashCost};
-use pvm_node::config::NodeConfig;
+use node_common::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 use sync_common::*;
 use uuid::Uuid;
 
 const OPERATOR: &str = "ops@example.com";
-
-fn node_config(dir: &std::path::Path) -> NodeConfig {
-    let mut c = NodeConfig {
-        data_dir: dir.to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        node_name: "e2e-node".into(),
-        ..NodeConfig::default()
-    };
-    c.mdns.enabled = false;
-    c.time.ntp_servers.clear();
-    c.gpio.enabled = false;
-    c.cast.enabled = false;
-    c.cloud.heartbeat_interval_secs = 1;
-    c
-}
-
-/// Production accounts except the password hash cost (unoptimised argon2 is slow).
-fn cheap_auth() -> AuthConfig {
-    AuthConfig {
-        hash_cost: HashCost {
-            memory_kib: 256,
-            iterations: 1,
-            parallelism: 1,
-        },
-        ..AuthConfig::default()
-    }
-}
-
-struct NodeApi {
-    base: String,
-    token: Option<String>,
-    http: reqwest::Client,
-}
-
-impl NodeApi {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status();
-        let text = res.text().await.unwrap();
-        assert!(status.is_success(), "{path}: {status} {text}");
-        serde_json::from_str(&text).unwrap_or(Value::Null)
-    }
-    async fn post(&self, path: &str, body: Value) -> Value {
-        self.call(reqwest::Method::POST, path, Some(body)).await
-    }
-    async fn get(&self, path: &str) -> Value {
-        self.call(reqwest::Method::GET, path, None).await
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_paired_through_its_api_syncs_a_tournament_into_postgresql() {
