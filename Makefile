@@ -83,6 +83,7 @@ bench: setup web
 	scripts/bench-node.sh
 	scripts/bench-kiosk.sh
 	scripts/bench-image.sh
+	scripts/bench-sync.sh
 	cd web && npm run size
 
 soak:
