@@ -144,13 +144,17 @@ fn a_fresh_card_boots_slot_a_read_only_into_the_node_and_the_kiosk_setup_screen(
             .run("systemctl is-active pvm-kiosk.service", COMMAND_TIMEOUT)
             .unwrap();
         let screen = vm.screendump(Some(&png)).unwrap();
-        if kiosk.output.trim() == "active" && screen.distinct_colours() > 16 {
+        // The kiosk first shows "Starting… reconnecting" until its WebSocket is up; the setup
+        // screen is the one with the QR code (a bright share well above that text's).
+        let bright = screen.share_brighter_than(160.0);
+        if kiosk.output.trim() == "active" && screen.distinct_colours() > 16 && bright >= 0.01 {
             break screen;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "the kiosk drew nothing ({} colours, kiosk {}); journal:\n{}",
+            "the kiosk drew no setup screen ({} colours, {:.3} bright, kiosk {}); journal:\n{}",
             screen.distinct_colours(),
+            bright,
             kiosk.output.trim(),
             vm.run(
                 "journalctl -u pvm-kiosk --no-pager | tail -30",
