@@ -196,10 +196,30 @@ test('a night at the venue, through the console and a display page', async (t0) 
 
   await t.test('new players register through the quick search (the node starts no clock without entries)', async () => {
     await console_.goto(`${node.url}/#/t/${tournamentId}/players`);
-    for (const name of ['Ann Walsh', 'Brian Dunne', 'Ciara Byrne']) {
-      await console_.getByLabel('Find or add a player').fill(name);
+    const searchBox = console_.getByLabel('Find or add a player');
+    // Staff type the next name while the last registration is still on its way: hold Ann's
+    // request until Brian's name is typed, and the box must keep Brian's name afterwards.
+    let releaseHeld;
+    const held = new Promise((resolve) => (releaseHeld = resolve));
+    const holdFirstEntry = async (route) => {
+      if (route.request().method() === 'POST') await held;
+      await route.continue();
+    };
+    await console_.route('**/api/v1/tournaments/*/entries', holdFirstEntry);
+    await searchBox.fill('Ann Walsh');
+    await console_.getByRole('button', { name: 'Register new player “Ann Walsh”' }).click();
+    await searchBox.fill('Brian Dunne');
+    releaseHeld();
+    await console_.getByTestId('entry').filter({ hasText: 'Ann Walsh' }).waitFor();
+    await console_.getByText('Ann Walsh registered.').waitFor();
+    await console_.unroute('**/api/v1/tournaments/*/entries', holdFirstEntry);
+    assert.equal(await searchBox.inputValue(), 'Brian Dunne', 'the next name typed was wiped');
+    for (const name of ['Brian Dunne', 'Ciara Byrne']) {
+      await searchBox.fill(name);
       await console_.getByRole('button', { name: `Register new player “${name}”` }).click();
       await console_.getByTestId('entry').filter({ hasText: name }).waitFor();
+      // The box empties once the registration is acknowledged; the next name goes in after.
+      await console_.waitForFunction(() => document.querySelector('input[name=player_search]')?.value === '');
     }
     await console_.getByRole('button', { name: 'Playing (3)' }).waitFor();
     await shot(console_, 'phone-players');
