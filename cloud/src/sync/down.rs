@@ -37,7 +37,7 @@ pub const OUTBOX_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 const OUTBOX_PAGE: i64 = 200;
 /// Advisory lock key: one instance at a time delivers the outbox, so messages to a node
 /// leave in the order they were written (a newer players snapshot never lands first).
-const OUTBOX_LOCK: i64 = 0x5076_6d44_6f77_6e;
+const OUTBOX_LOCK: i64 = 0x0050_766d_446f_776e;
 
 /// Publishes one message to `node_id` and waits for JetStream to store it. The message id
 /// doubles as `Nats-Msg-Id`, so a retried publish is stored once.
