@@ -316,3 +316,164 @@ async fn unreadable_and_misattributed_messages_are_dead_lettered_once() {
     task.abort();
     stop_pg(pg).await;
 }
+
+/// Pulls and stores batches by hand until `n` events of `node` are applied.
+async fn ingest_until(ingestor: &Ingestor, pool: &deadpool_postgres::Pool, node: Uuid, n: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while applied_seq(pool, node).await < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not applied in time"
+        );
+        let batch = ingestor.next_batch().await.unwrap();
+        ingestor
+            .store(batch)
+            .await
+            .unwrap()
+            .acknowledge()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_instance_whose_cached_state_is_stale_reloads_it_after_another_instance_ingested() {
+    let nats = AuthNats::start();
+    let pg = start_pg().await;
+    let pool = migrated_pool(&pg).await;
+    let (venue, nodes) = seed_nodes(&pool, 1).await;
+    let mut log = NodeLog::new(nodes[0], venue, 3);
+    // One tournament cut in three: its last projection, written by A, is right only if A
+    // folded the middle third (B's) too.
+    log.tournament("Split", 12);
+    let early = log.events.len() / 3;
+    let middle = 2 * log.events.len() / 3;
+    let client = nats.cloud_client().await;
+    let js = jetstream::new(client);
+    let a = Ingestor::new(pool.clone(), &js, test_config())
+        .await
+        .unwrap();
+    let b = Ingestor::new(pool.clone(), &js, test_config())
+        .await
+        .unwrap();
+
+    // A folds the first part and caches the state; B folds the middle part while A is idle,
+    // so A's cache is behind the watermark when the rest comes to A.
+    for up in &log.events[..early] {
+        publish(&js, up, true).await;
+    }
+    ingest_until(&a, &pool, log.node_id, early as i64).await;
+    for up in &log.events[early..middle] {
+        publish(&js, up, true).await;
+    }
+    ingest_until(&b, &pool, log.node_id, middle as i64).await;
+    for up in &log.events[middle..] {
+        publish(&js, up, true).await;
+    }
+    let reloads_before = pvm_cloud::sync::ingest::state_reloads_total();
+    ingest_until(&a, &pool, log.node_id, log.events.len() as i64).await;
+    assert!(
+        pvm_cloud::sync::ingest::state_reloads_total() > reloads_before,
+        "A must have rebuilt the state rather than fold onto its stale copy"
+    );
+    // Had A folded onto its stale state, the tournament would lack the middle third.
+    assert_node_matches(&pool, &log).await;
+    stop_pg(pg).await;
+}
+
+#[tokio::test]
+async fn a_reused_sequence_is_recorded_as_rejected_and_duplicates_in_a_batch_are_stored_once() {
+    let nats = AuthNats::start();
+    let pg = start_pg().await;
+    let pool = migrated_pool(&pg).await;
+    let (venue, nodes) = seed_nodes(&pool, 1).await;
+    let mut log = NodeLog::new(nodes[0], venue, 4);
+    log.tournament("Thursday", 5);
+    let n = log.events.len();
+    let client = nats.cloud_client().await;
+    let js = jetstream::new(client);
+    let ingestor = Ingestor::new(pool.clone(), &js, test_config())
+        .await
+        .unwrap();
+
+    // The first half is stored. Then one batch carries the second half with every event
+    // twice (no message id: JetStream keeps both copies), a redelivered copy of an already
+    // stored event, and two impostors: seq 3 (stored) and the seq of an event of this very
+    // batch, each under a new id.
+    let half = n / 2;
+    for up in &log.events[..half] {
+        publish(&js, up, true).await;
+    }
+    ingest_until(&ingestor, &pool, log.node_id, half as i64).await;
+    let mut impostor_stored = log.events[2].clone();
+    impostor_stored.event.id = pvm_core::ids::EventId(Uuid::now_v7());
+    let mut impostor_batch = log.events[half + 1].clone();
+    impostor_batch.event.id = pvm_core::ids::EventId(Uuid::now_v7());
+    publish(&js, &log.events[0], false).await;
+    publish(&js, &impostor_stored, false).await;
+    for up in &log.events[half..] {
+        publish(&js, up, false).await;
+        publish(&js, up, false).await;
+    }
+    publish(&js, &impostor_batch, false).await;
+    let rejected_before = pvm_cloud::sync::ingest::rejected_total();
+    // Until every message is stored (the last impostor comes after the whole log).
+    let mut consumer: jetstream::consumer::PullConsumer = js
+        .get_consumer_from_stream(pvm_sync::streams::UP_INGEST_DURABLE, pvm_sync::streams::UP)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let info = consumer.info().await.unwrap();
+        if info.num_pending == 0 && info.num_ack_pending == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not ingested in time"
+        );
+        if let Ok(batch) = tokio::time::timeout(Duration::from_secs(1), ingestor.next_batch()).await
+        {
+            let stored = ingestor.store(batch.unwrap()).await.unwrap();
+            stored.acknowledge().await.unwrap();
+        }
+    }
+    assert_eq!(applied_seq(&pool, log.node_id).await, n as i64);
+
+    // The log is the node's, once each, with the projections from it.
+    assert_node_matches(&pool, &log).await;
+    let client = pool.get().await.unwrap();
+    let rows = client
+        .query(
+            "SELECT seq, event_id, existing_event_id FROM sync_rejected_events \
+             WHERE node_id = $1 ORDER BY seq",
+            &[&log.node_id],
+        )
+        .await
+        .unwrap();
+    let rejected: Vec<(i64, Uuid, Option<Uuid>)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        rejected,
+        vec![
+            (
+                3,
+                impostor_stored.event.id.0,
+                Some(log.events[2].event.id.0)
+            ),
+            (
+                impostor_batch.seq as i64,
+                impostor_batch.event.id.0,
+                Some(log.events[half + 1].event.id.0)
+            ),
+        ]
+    );
+    assert_eq!(
+        pvm_cloud::sync::ingest::rejected_total() - rejected_before,
+        2
+    );
+    drop(client);
+    stop_pg(pg).await;
+}

@@ -12,7 +12,8 @@
 //! Unreadable messages, and messages naming a node that is not enrolled, go to
 //! `sync_dead_letters` and are terminated (never redelivered).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -53,7 +54,7 @@ impl Default for IngestConfig {
         IngestConfig {
             batch_size: 1000,
             gather: Duration::from_millis(20),
-            snapshot_every: 5000,
+            snapshot_every: 50_000,
             max_ack_pending: 20_000,
             ack_wait: streams::INGEST_ACK_WAIT,
         }
@@ -74,6 +75,22 @@ pub enum IngestError {
 
 /// Events read per query while folding a node's run.
 const RUN_PAGE: i64 = 2000;
+
+/// Events rejected since start (a reused sequence or id): also logged at error level.
+static REJECTED_TOTAL: AtomicU64 = AtomicU64::new(0);
+/// Times a node's folded state was rebuilt from PostgreSQL instead of this instance's cache.
+static RELOADS_TOTAL: AtomicU64 = AtomicU64::new(0);
+
+/// Events this process rejected because they reuse a stored event's sequence or id.
+pub fn rejected_total() -> u64 {
+    REJECTED_TOTAL.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Times this process rebuilt a node's folded state from PostgreSQL (cold start, or another
+/// instance moved the node's watermark since this one cached it).
+pub fn state_reloads_total() -> u64 {
+    RELOADS_TOTAL.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 fn nats_err(e: impl std::fmt::Display) -> IngestError {
     IngestError::Nats(e.to_string())
@@ -268,11 +285,26 @@ impl Ingestor {
         // Events of nodes that are not enrolled (or that claim another venue) cannot be
         // attributed to a tenant: they become dead letters too.
         let mut events: BTreeMap<(Uuid, u64), Incoming> = BTreeMap::new();
+        let mut rejected: Vec<Rejected> = Vec::new();
         for (i, incoming) in good {
             let node = incoming.up.node_id;
             match nodes.get(&node) {
                 Some(info) if info.venue_id == incoming.up.venue_id => {
-                    events.insert((node, incoming.up.seq), incoming);
+                    let key = (node, incoming.up.seq);
+                    match events.get(&key) {
+                        None => {
+                            events.insert(key, incoming);
+                        }
+                        // The same event twice in one batch (a re-publish): once is enough.
+                        Some(first) if first.up.event.id == incoming.up.event.id => {}
+                        // Two different events claiming one sequence in the same batch: the
+                        // first delivered is kept, as it would be across batches.
+                        Some(first) => rejected.push(Rejected {
+                            existing: Some(first.up.event.id.0),
+                            reason: "sequence reused by another event in the same batch",
+                            incoming,
+                        }),
+                    }
                 }
                 found => {
                     dead_at.push(i);
@@ -308,8 +340,24 @@ impl Ingestor {
             )
             .await?;
         }
+        let mut stored = events.len();
         if !events.is_empty() {
-            insert_events(&tx, &nodes, &events).await?;
+            let inserted = insert_events(&tx, &nodes, &events).await?;
+            if inserted.len() < events.len() {
+                for (key, existing, reason) in conflicting(&tx, &events, &inserted).await? {
+                    if let Some(incoming) = events.remove(&key) {
+                        rejected.push(Rejected {
+                            existing,
+                            reason,
+                            incoming,
+                        });
+                    }
+                }
+            }
+            stored = events.len();
+        }
+        if !rejected.is_empty() {
+            record_rejected(&tx, &rejected).await?;
         }
         // Sorted node order: two instances lock the watermark rows in the same order.
         let mut touched: Vec<Uuid> = events.keys().map(|(n, _)| *n).collect();
@@ -317,18 +365,29 @@ impl Ingestor {
         let mut new_states = Vec::new();
         for node in touched {
             if let Some(info) = nodes.get(&node) {
-                if let Some(done) = self.apply_node(&tx, info).await? {
+                if let Some(done) = self.apply_node(&tx, info, &events).await? {
                     new_states.push((node, done));
                 }
             }
         }
         tx.commit().await?;
+        for r in &rejected {
+            tracing::error!(
+                node = %r.incoming.up.node_id,
+                seq = r.incoming.up.seq,
+                event = %r.incoming.up.event.id.0,
+                existing = ?r.existing,
+                reason = r.reason,
+                "sync event rejected: kept in sync_rejected_events, the stored event stays"
+            );
+        }
+        REJECTED_TOTAL.fetch_add(rejected.len() as u64, std::sync::atomic::Ordering::Relaxed);
         if let Ok(mut states) = self.states.lock() {
             for (node, cached) in new_states {
                 states.insert(node, cached);
             }
         }
-        Ok((events.len(), dead_at))
+        Ok((stored, dead_at))
     }
 
     async fn node_infos(
@@ -373,12 +432,17 @@ impl Ingestor {
         Ok(found)
     }
 
-    /// Folds the node's contiguous run of stored events after its watermark into the
-    /// projections, under the watermark's row lock. Returns the new state to cache.
+    /// Folds the node's contiguous run after its watermark into the projections, under the
+    /// watermark's row lock: first from this batch's events in memory, then from events
+    /// stored earlier (they arrived ahead of a gap). The folded state comes from this
+    /// instance's cache when the locked watermark is the one it cached (no other instance
+    /// moved it), else from the saved snapshot plus the events after it. Returns the new
+    /// state to cache.
     async fn apply_node(
         &self,
         tx: &tokio_postgres::Transaction<'_>,
         node: &NodeInfo,
+        batch: &BTreeMap<(Uuid, u64), Incoming>,
     ) -> Result<Option<Cached>, IngestError> {
         tx.execute(
             "INSERT INTO sync_node_state (node_id) VALUES ($1) ON CONFLICT DO NOTHING",
@@ -394,15 +458,22 @@ impl Ingestor {
             .await?;
         let applied_seq: i64 = row.get(0);
         let state_seq: i64 = row.get(1);
-        let next_stored = tx
-            .query_opt(
-                "SELECT 1 FROM sync_events WHERE node_id = $1 AND seq = $2",
-                &[&node.node_id, &(applied_seq + 1)],
-            )
-            .await?;
-        if next_stored.is_none() {
-            // The next event has not arrived yet: the projections wait for it.
-            return Ok(None);
+        let in_batch = |seq: i64| {
+            u64::try_from(seq)
+                .ok()
+                .and_then(|s| batch.get(&(node.node_id, s)))
+        };
+        if in_batch(applied_seq + 1).is_none() {
+            let next_stored = tx
+                .query_opt(
+                    "SELECT 1 FROM sync_events WHERE node_id = $1 AND seq = $2",
+                    &[&node.node_id, &(applied_seq + 1)],
+                )
+                .await?;
+            if next_stored.is_none() {
+                // The next event has not arrived yet: the projections wait for it.
+                return Ok(None);
+            }
         }
         let cached = self
             .states
@@ -413,6 +484,7 @@ impl Ingestor {
         let mut state = match cached {
             Some(c) => c.state,
             None => {
+                RELOADS_TOTAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let snapshot: Option<serde_json::Value> = row.get(2);
                 let mut state = snapshot
                     .and_then(|s| serde_json::from_value::<VenueState>(s).ok())
@@ -432,10 +504,15 @@ impl Ingestor {
                 state
             }
         };
-        // Fold the gap-free run after the watermark, page by page (after a long outage
-        // the run can be the node's whole backlog).
         let mut changes = Changes::default();
         let mut next = applied_seq + 1;
+        // The batch's own events, already decoded: no need to read them back.
+        while let Some(incoming) = in_batch(next) {
+            changes.fold(&mut state, next, &incoming.up.event);
+            next += 1;
+        }
+        // Then what was stored ahead of a gap this batch closed, page by page (after a long
+        // outage the run can be the node's whole backlog).
         loop {
             let page = tx
                 .query(
@@ -498,7 +575,7 @@ impl Ingestor {
         let mut backoff = Duration::from_millis(100);
         loop {
             let outcome = match self.next_batch().await {
-                Ok(batch) => self.store_with_retry(batch).await,
+                Ok(batch) => self.store_with_progress(batch).await,
                 Err(e) => Err(e),
             };
             match outcome {
@@ -517,25 +594,51 @@ impl Ingestor {
         }
     }
 
+    /// [`Self::store_with_retry`], telling JetStream the batch is still being worked on
+    /// every third of `ack_wait`: the ack wait can then be short (a crashed instance's
+    /// batch goes to another one within seconds) without a slow batch (a cold reload of a
+    /// large node) being redelivered while it is being stored.
+    pub async fn store_with_progress(
+        &self,
+        batch: Vec<jetstream::Message>,
+    ) -> Result<StoredBatch, IngestError> {
+        let every = (self.config.ack_wait / 3).max(Duration::from_millis(100));
+        let progress = async {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                for message in &batch {
+                    // Lost progress only means an earlier redelivery, which stores nothing.
+                    let _ = message.ack_with(AckKind::Progress).await;
+                }
+            }
+        };
+        let outcome = tokio::select! {
+            r = self.store_with_retry(&batch) => r,
+            _ = progress => Err(IngestError::Nats("in-progress ticker ended".into())),
+        };
+        outcome.map(|(stored_events, dead_at)| StoredBatch::split(batch, stored_events, &dead_at))
+    }
+
     /// Stores a batch, retrying a transaction PostgreSQL aborted (a deadlock between two
     /// instances storing the same redelivered events is resolved by aborting one). A batch
     /// that still fails is handed back to JetStream for redelivery after a pause.
     async fn store_with_retry(
         &self,
-        batch: Vec<jetstream::Message>,
-    ) -> Result<StoredBatch, IngestError> {
+        batch: &[jetstream::Message],
+    ) -> Result<(usize, Vec<usize>), IngestError> {
         let mut attempt = 0;
         loop {
-            match self.commit(&batch).await {
-                Ok((stored_events, dead_at)) => {
-                    return Ok(StoredBatch::split(batch, stored_events, &dead_at));
-                }
+            match self.commit(batch).await {
+                Ok(done) => return Ok(done),
                 Err(IngestError::Db(e)) if attempt < 3 && is_retryable(&e) => {
                     attempt += 1;
                     tracing::info!(error = %e, attempt, "retrying ingest transaction");
                 }
                 Err(e) => {
-                    for message in &batch {
+                    for message in batch {
                         let _ = message
                             .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
                             .await;
@@ -555,11 +658,13 @@ fn is_retryable(e: &tokio_postgres::Error) -> bool {
     )
 }
 
+/// Inserts the batch's events in one statement; returns the ids it actually inserted (the
+/// others were there already, or collide with a different stored event).
 async fn insert_events(
     tx: &tokio_postgres::Transaction<'_>,
     nodes: &HashMap<Uuid, NodeInfo>,
     events: &BTreeMap<(Uuid, u64), Incoming>,
-) -> Result<(), tokio_postgres::Error> {
+) -> Result<HashSet<Uuid>, tokio_postgres::Error> {
     let mut ids = Vec::with_capacity(events.len());
     let mut node_ids = Vec::with_capacity(events.len());
     let mut venue_ids = Vec::with_capacity(events.len());
@@ -584,21 +689,110 @@ async fn insert_events(
         );
         bodies.push(incoming.body.clone());
     }
-    tx.execute(
-        "INSERT INTO sync_events (id, node_id, venue_id, tenant_id, seq, type, at, body) \
+    let rows = tx
+        .query(
+            "INSERT INTO sync_events (id, node_id, venue_id, tenant_id, seq, type, at, body) \
          SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::int8[], \
            $6::text[], $7::timestamptz[], $8::jsonb[]) \
-         ON CONFLICT DO NOTHING",
-        &[
-            &ids,
-            &node_ids,
-            &venue_ids,
-            &tenant_ids,
-            &seqs,
-            &kinds,
-            &ats,
-            &bodies,
-        ],
+         ON CONFLICT DO NOTHING RETURNING id",
+            &[
+                &ids,
+                &node_ids,
+                &venue_ids,
+                &tenant_ids,
+                &seqs,
+                &kinds,
+                &ats,
+                &bodies,
+            ],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Of the batch's events that were not inserted, the ones that are not simply already
+/// stored: their `(node, seq)` holds another event, or their id is stored under another
+/// `(node, seq)`. Returns each with the stored event's id and why it is rejected.
+async fn conflicting(
+    tx: &tokio_postgres::Transaction<'_>,
+    events: &BTreeMap<(Uuid, u64), Incoming>,
+    inserted: &HashSet<Uuid>,
+) -> Result<Vec<((Uuid, u64), Option<Uuid>, &'static str)>, tokio_postgres::Error> {
+    let mut nodes = Vec::new();
+    let mut seqs = Vec::new();
+    let mut ids = Vec::new();
+    for ((node, seq), incoming) in events {
+        if !inserted.contains(&incoming.up.event.id.0) {
+            nodes.push(*node);
+            seqs.push(i64::try_from(*seq).unwrap_or(i64::MAX));
+            ids.push(incoming.up.event.id.0);
+        }
+    }
+    let rows = tx
+        .query(
+            "SELECT k.node_id, k.seq, by_seq.id, by_id.node_id, by_id.seq \
+             FROM UNNEST($1::uuid[], $2::int8[], $3::uuid[]) AS k(node_id, seq, id) \
+             LEFT JOIN sync_events by_seq ON by_seq.node_id = k.node_id AND by_seq.seq = k.seq \
+             LEFT JOIN sync_events by_id ON by_id.id = k.id",
+            &[&nodes, &seqs, &ids],
+        )
+        .await?;
+    let mut out = Vec::new();
+    for row in rows {
+        let node: Uuid = row.get(0);
+        let seq: i64 = row.get(1);
+        let at_seq: Option<Uuid> = row.get(2);
+        let id_node: Option<Uuid> = row.get(3);
+        let id_seq: Option<i64> = row.get(4);
+        let Some(incoming) = u64::try_from(seq).ok().and_then(|s| events.get(&(node, s))) else {
+            continue;
+        };
+        let id = incoming.up.event.id.0;
+        if at_seq == Some(id) && id_node == Some(node) && id_seq == Some(seq) {
+            continue; // already stored: a redelivery or a re-publish
+        }
+        let key = (node, incoming.up.seq);
+        match at_seq {
+            Some(other) if other != id => {
+                out.push((key, Some(other), "sequence already holds another event"))
+            }
+            _ => out.push((
+                key,
+                Some(id),
+                "event id already stored under another sequence",
+            )),
+        }
+    }
+    Ok(out)
+}
+
+/// A readable event that collides with a different stored event.
+struct Rejected {
+    incoming: Incoming,
+    existing: Option<Uuid>,
+    reason: &'static str,
+}
+
+async fn record_rejected(
+    tx: &tokio_postgres::Transaction<'_>,
+    rejected: &[Rejected],
+) -> Result<(), tokio_postgres::Error> {
+    let nodes: Vec<Uuid> = rejected.iter().map(|r| r.incoming.up.node_id).collect();
+    let seqs: Vec<i64> = rejected
+        .iter()
+        .map(|r| i64::try_from(r.incoming.up.seq).unwrap_or(i64::MAX))
+        .collect();
+    let ids: Vec<Uuid> = rejected.iter().map(|r| r.incoming.up.event.id.0).collect();
+    let existing: Vec<Option<Uuid>> = rejected.iter().map(|r| r.existing).collect();
+    let reasons: Vec<&str> = rejected.iter().map(|r| r.reason).collect();
+    let bodies: Vec<&serde_json::Value> = rejected.iter().map(|r| &r.incoming.body).collect();
+    tx.execute(
+        "INSERT INTO sync_rejected_events (node_id, seq, event_id, existing_event_id, reason, \
+           body) \
+         SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::uuid[], $4::uuid[], $5::text[], \
+           $6::jsonb[]) \
+         ON CONFLICT (node_id, seq, event_id) DO NOTHING",
+        &[&nodes, &seqs, &ids, &existing, &reasons, &bodies],
     )
     .await?;
     Ok(())

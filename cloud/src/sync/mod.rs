@@ -25,11 +25,18 @@ use crate::state::CloudState;
 use utoipa_axum::router::OpenApiRouter;
 
 /// The sync side's migrations (versions 0100 and up), applied after the accounts side's.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 100,
-    name: "sync",
-    sql: include_str!("../../migrations/0100_sync.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 100,
+        name: "sync",
+        sql: include_str!("../../migrations/0100_sync.sql"),
+    },
+    Migration {
+        version: 101,
+        name: "sync_rejected_outbox",
+        sql: include_str!("../../migrations/0101_sync_rejected_outbox.sql"),
+    },
+];
 
 /// The sync side's routes, merged into the API router.
 pub fn routes() -> OpenApiRouter<CloudState> {
@@ -65,6 +72,20 @@ pub fn start(
         }
     });
     let pool = state.pool.clone();
+    let js = async_nats::jetstream::new(client.clone());
+    let outbox = until_stopped(stopping.clone(), async move {
+        let mut tick = tokio::time::interval(down::OUTBOX_RETRY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match down::deliver_pending(&pool, &js).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(messages = n, "down-messages delivered from the outbox"),
+                Err(e) => tracing::warn!(error = %e, "down-messages still pending in the outbox"),
+            }
+        }
+    });
+    let pool = state.pool.clone();
     let heartbeats = until_stopped(stopping, async move {
         loop {
             if let Err(e) = heartbeat::run(client.clone(), pool.clone()).await {
@@ -73,7 +94,7 @@ pub fn start(
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
     });
-    vec![ingest, heartbeats]
+    vec![ingest, outbox, heartbeats]
 }
 
 fn until_stopped(
@@ -88,8 +109,9 @@ fn until_stopped(
     })
 }
 
-/// After a release is published: tells the nodes on its channel (in the background; each
-/// notice is stored by JetStream before the task moves on, failures are logged).
+/// After a release is published: tells the nodes on its channel (in the background,
+/// through the outbox: a notice JetStream did not take is retried every
+/// [`down::OUTBOX_RETRY`] until it is stored).
 pub fn notify_release(state: &CloudState, release: down::ReleaseInfo) {
     let Some(client) = state.nats.clone() else {
         return;
@@ -100,7 +122,7 @@ pub fn notify_release(state: &CloudState, release: down::ReleaseInfo) {
         match down::publish_release_notice(&pool, &js, &release).await {
             Ok(n) => tracing::info!(version = %release.version, nodes = n, "release notice sent"),
             Err(e) => {
-                tracing::warn!(version = %release.version, error = %e, "release notice not sent")
+                tracing::warn!(version = %release.version, error = %e, "release notice not sent yet; retried from the outbox")
             }
         }
     });
@@ -116,7 +138,7 @@ pub fn notify_players_changed(state: &CloudState, venue_id: uuid::Uuid) {
     tokio::spawn(async move {
         let js = async_nats::jetstream::new(client);
         if let Err(e) = down::publish_players_snapshot(&pool, &js, venue_id).await {
-            tracing::warn!(%venue_id, error = %e, "players snapshot not sent");
+            tracing::warn!(%venue_id, error = %e, "players snapshot not sent yet; retried from the outbox");
         }
     });
 }

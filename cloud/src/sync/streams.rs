@@ -15,8 +15,11 @@ pub const UP_DUPLICATE_WINDOW: Duration = Duration::from_secs(5 * 60);
 /// gets a fresh `Players` snapshot and release notice when it is next addressed).
 pub const DOWN_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// How long an ingest delivery may stay unacknowledged before JetStream redelivers it
-/// (the default of [`super::ingest::IngestConfig::ack_wait`]).
-pub const INGEST_ACK_WAIT: Duration = Duration::from_secs(30);
+/// (the default of [`super::ingest::IngestConfig::ack_wait`]). Short, so a crashed
+/// instance's batch is taken over within seconds: an instance still storing a batch keeps
+/// it with in-progress acks (see [`super::ingest::Ingestor::store_with_progress`]), and a
+/// redelivery that overlaps a commit after all is stored as a no-op.
+pub const INGEST_ACK_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
