@@ -47,6 +47,9 @@ run() {
 # Many clients show the throughput; few show the latency of an unsaturated node.
 run bench_commands --clients 64 "${commands_args[@]}"
 run bench_commands --clients 8 "${commands_args[@]}"
+# The writer alone (no HTTP) at the same concurrency, beside the disk's fsync floor: tells the
+# disk's share of the latency from the writer's and the HTTP stack's.
+run bench_engine_latency --clients 8 --seconds "${commands_args[1]}"
 run bench_ws "${ws_args[@]}"
 run bench_startup "${startup_args[@]}"
 

@@ -22,6 +22,14 @@ fn main() {
     let seconds: u64 = support::flag("--seconds", 10);
     let entries: usize = support::flag("--entries", 200);
     let dir = support::scratch_dir("pvm-bench-commands");
+    // The floor under every durable answer: what one fsync costs on this disk, alone.
+    let probe = support::fsync_probe(dir.path(), 300);
+    println!(
+        "commands: fsync probe on the scratch disk: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        ms(percentile(&probe, 50.0)),
+        ms(percentile(&probe, 99.0)),
+        ms(percentile(&probe, 100.0))
+    );
     let node = NodeProcess::start(dir.path(), support::QUIET_CONFIG, true);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

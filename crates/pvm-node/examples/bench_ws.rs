@@ -8,6 +8,11 @@
 //! answers, so a client may get the update before the ack arrives: that counts as 0, and the
 //! latency from sending the command is printed too.
 //!
+//! From the send, the 1,000 clients' own figure is mostly this generator's: they share two
+//! worker threads (and the node's two cores) and each parses its copy of the update in turn. So
+//! one more client, the probe, reads the same topic on a thread and runtime of its own; its
+//! latency from the send is what one screen at the venue sees while 1,000 others are served.
+//!
 //! `cargo run --release -p pvm-node --example bench_ws -- --clients 1000 --updates 30`
 
 #[path = "support/mod.rs"]
@@ -85,6 +90,8 @@ fn main() {
                 .await
                 .expect("every client gets its snapshot");
         }
+        let (probe_tx, probe_rx) = std::sync::mpsc::channel::<(u64, Instant)>();
+        let probe = spawn_probe(url.clone(), probe_tx);
         tokio::time::sleep(Duration::from_secs(1)).await;
         result(
             "rss_1000_ws",
@@ -101,6 +108,7 @@ fn main() {
         let mut from_ack = Vec::with_capacity(clients * updates);
         let mut from_send = Vec::with_capacity(clients * updates);
         let mut early = 0usize;
+        let mut sent_at = std::collections::HashMap::new();
         for u in 0..updates {
             let entry = &entry_ids[u % entry_ids.len()];
             let sent = Instant::now();
@@ -112,6 +120,7 @@ fn main() {
             .await;
             let acked = Instant::now();
             let seq = answer["seq"].as_u64().expect("a seq");
+            sent_at.insert(seq, sent);
             let mut got = vec![false; clients];
             let mut missing = clients;
             let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -138,6 +147,12 @@ fn main() {
         }
         from_ack.sort();
         from_send.sort();
+        drop(probe);
+        let mut from_send_probe: Vec<Duration> = probe_rx
+            .try_iter()
+            .filter_map(|(seq, at)| Some(at.duration_since(*sent_at.get(&seq)?)))
+            .collect();
+        from_send_probe.sort();
         println!(
             "ws: {updates} updates × {clients} clients; {early} deliveries arrived before the ack",
         );
@@ -165,6 +180,21 @@ fn main() {
             "ms",
             None,
         );
+        if !from_send_probe.is_empty() {
+            println!(
+                "ws: the probe client on its own thread got {} of {updates} updates; from the \
+                 send: p50 {:.2} ms, max {:.2} ms",
+                from_send_probe.len(),
+                ms(percentile(&from_send_probe, 50.0)),
+                ms(percentile(&from_send_probe, 100.0)),
+            );
+            result(
+                "ws_probe_from_send_p99",
+                ms(percentile(&from_send_probe, 99.0)),
+                "ms",
+                Some(("<=", 20.0)),
+            );
+        }
         result(
             "rss_1000_ws_peak",
             node.peak_rss_kib() as f64 / 1024.0,
@@ -176,6 +206,64 @@ fn main() {
         }
     });
     node.stop();
+}
+
+/// The probe client: one WebSocket on a thread and runtime of its own, reporting (seq, arrival)
+/// for every update. Stops when the returned guard is dropped.
+fn spawn_probe(url: String, seen: std::sync::mpsc::Sender<(u64, Instant)>) -> ProbeGuard {
+    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("the probe's runtime");
+        runtime.block_on(async move {
+            let (socket, _) = tokio_tungstenite::connect_async(url.as_str())
+                .await
+                .expect("the probe's WebSocket connection");
+            let (mut sink, mut stream) = socket.split();
+            loop {
+                let message = tokio::select! {
+                    _ = &mut stop_rx => break,
+                    m = stream.next() => m,
+                };
+                let Some(Ok(message)) = message else { break };
+                let at = Instant::now();
+                match message {
+                    Message::Text(text) if message_type(&text) == Some("update") => {
+                        if let Some(seq) = top_level_seq(&text) {
+                            let _ = seen.send((seq, at));
+                        }
+                    }
+                    Message::Ping(p) => {
+                        let _ = sink.send(Message::Pong(p)).await;
+                    }
+                    Message::Close(_) => break,
+                    _ => {}
+                }
+            }
+        });
+    });
+    ProbeGuard {
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    }
+}
+
+struct ProbeGuard {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for ProbeGuard {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 fn message_type(text: &str) -> Option<&str> {

@@ -5,7 +5,7 @@
 //! it; slow subscribers lag on a bounded broadcast and are dropped by their connection task.
 
 use pvm_core::{apply, decide, Command, DomainError, Entropy, Event, Timestamp, VenueState};
-use pvm_store::{Checkpointer, NewEvent, Store, StoreError, StoredEvent};
+use pvm_store::{Checkpointer, NewEvent, PendingOpen, Store, StoreError, StoredEvent};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -29,6 +29,9 @@ pub enum EngineError {
     Unreadable { seq: u64, detail: String },
     #[error("could not start the writer thread: {0}")]
     Thread(std::io::Error),
+    /// The log failed the integrity check run at start: nothing is written to it, ever.
+    #[error("{0}")]
+    Damaged(String),
     /// The group's transaction failed: nothing of it is in the log or the state.
     #[error("nothing was recorded: {reason}")]
     NotRecorded { reason: String, disk_full: bool },
@@ -54,6 +57,19 @@ pub struct Update {
 pub struct Outcome {
     pub events: Vec<Committed>,
     pub state: Arc<VenueState>,
+}
+
+/// Where the start-up integrity check of the event log stands.
+///
+/// The node serves reads from the state loaded at start while the check runs; the writer
+/// opens the log for writing only once it has passed, so commands wait (in the queue) until
+/// then, and a damaged log is never written to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Integrity {
+    Checking,
+    Passed,
+    /// The check (or opening the log for writing after it) failed; the reason, as said.
+    Failed(String),
 }
 
 /// What the writer's queue carries: commands, and the request to stop after those queued.
@@ -89,6 +105,7 @@ pub struct EngineHandle {
     seq: watch::Receiver<u64>,
     updates: broadcast::Sender<Update>,
     store_reader: Arc<std::sync::Mutex<Store>>,
+    integrity: watch::Receiver<Integrity>,
     pub metrics: Arc<EngineMetrics>,
     /// This node's identity (a UUID made on first start, kept in the log's metadata).
     pub node_id: String,
@@ -251,6 +268,26 @@ impl EngineHandle {
         let _ = self.queue.send(Msg::Stop).await;
     }
 
+    /// Where the start-up integrity check stands now.
+    pub fn integrity(&self) -> Integrity {
+        self.integrity.borrow().clone()
+    }
+
+    /// Waits for the start-up integrity check: `Ok` once the log is open for writing, the
+    /// reason otherwise (also when the writer is gone before the check ended).
+    pub async fn integrity_checked(&self) -> Result<(), String> {
+        let mut integrity = self.integrity.clone();
+        let settled = integrity
+            .wait_for(|i| *i != Integrity::Checking)
+            .await
+            .map(|i| i.clone());
+        match settled {
+            Ok(Integrity::Failed(reason)) => Err(reason),
+            Ok(_) => Ok(()),
+            Err(_) => Err(EngineError::ShuttingDown.to_string()),
+        }
+    }
+
     pub fn queue_len(&self) -> usize {
         self.queue.max_capacity() - self.queue.capacity()
     }
@@ -262,23 +299,32 @@ pub fn start(
     db_path: &std::path::Path,
     config: EngineConfig,
 ) -> Result<(EngineHandle, std::thread::JoinHandle<()>), EngineError> {
-    // The integrity check of a long log takes about as long as loading the state from it, so
-    // the two run side by side; nothing is written (and nothing served) before the check has
-    // passed, since `finish` is what opens the log for writing.
+    // The integrity check reads the whole file: on a long log it takes longer than loading the
+    // state, and on an SD card seconds. So the state is loaded beside it and the node serves
+    // reads from that state at once; only the writer waits for the check, since `finish` is
+    // what opens the log for writing. A damaged file is therefore never written to.
     let (reader, pending) = Store::open_checking(db_path)?;
-    let loaded = load_state(&reader);
-    // A damaged file is the better explanation of a failed load, so the check speaks first.
-    let mut store = pending.finish()?;
-    let (state, seq) = loaded?;
-    let node_id = match store.meta_get("node_id")? {
-        Some(id) => id,
-        None => {
-            let id = pvm_core::ids::new_uuid_v7(wall_now(), &mut OsEntropy).to_string();
-            store.meta_set("node_id", &id)?;
-            id
+    let (state, seq) = match load_state(&reader) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            // A damaged file is the better explanation of a failed load: the check speaks first.
+            pending.finish()?;
+            return Err(e);
         }
     };
-    let checkpointer = store.checkpoint_in_background(CHECKPOINT_EVERY)?;
+    let (opening, node_id) = match reader.meta_get("node_id")? {
+        Some(id) => (Opening::Pending(pending), id),
+        None => {
+            // Only a log that has never been opened by a node lacks an id: a new one, whose
+            // check is instant. It is written now, so the identity exists before anything
+            // can be published under it.
+            let mut store = pending.finish()?;
+            let id = pvm_core::ids::new_uuid_v7(wall_now(), &mut OsEntropy).to_string();
+            store.meta_set("node_id", &id)?;
+            (Opening::Open(store), id)
+        }
+    };
+    let (integrity_tx, integrity_rx) = watch::channel(Integrity::Checking);
     let state = Arc::new(state);
     let (queue_tx, queue_rx) = mpsc::channel(config.queue_depth);
     let (state_tx, state_rx) = watch::channel(state.clone());
@@ -291,12 +337,14 @@ pub fn start(
         seq: seq_rx,
         updates: updates_tx.clone(),
         store_reader: Arc::new(std::sync::Mutex::new(reader)),
+        integrity: integrity_rx,
         metrics: metrics.clone(),
         node_id,
     };
     let writer = Writer {
-        store: Some(store),
-        checkpointer: Some(checkpointer),
+        store: None,
+        damaged: None,
+        checkpointer: None,
         state,
         seq,
         since_snapshot: 0,
@@ -310,13 +358,22 @@ pub fn start(
     };
     let join = std::thread::Builder::new()
         .name("pvm-writer".into())
-        .spawn(move || writer.run(queue_rx))
+        .spawn(move || writer.run(opening, integrity_tx, queue_rx))
         .map_err(EngineError::Thread)?;
     Ok((handle, join))
 }
 
+/// The log as handed to the writer thread: still being checked, or already open.
+enum Opening {
+    Pending(PendingOpen),
+    Open(Store),
+}
+
 struct Writer {
+    /// `None` until the integrity check has passed, and again once closed.
     store: Option<Store>,
+    /// Why the log is refused, if its integrity check failed: every command gets this.
+    damaged: Option<String>,
     /// Folds the write-ahead log into the file beside the writer, so no commit waits for it.
     checkpointer: Option<Checkpointer>,
     state: Arc<VenueState>,
@@ -371,7 +428,38 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 const MAX_GROUP: usize = 256;
 
 impl Writer {
-    fn run(mut self, mut queue: mpsc::Receiver<Msg>) {
+    /// Waits for the integrity check, then opens the log for writing (or, if it failed,
+    /// refuses every command until stopped, touching nothing).
+    fn open(&mut self, opening: Opening, integrity: &watch::Sender<Integrity>) {
+        let opened = match opening {
+            Opening::Open(store) => Ok(store),
+            Opening::Pending(pending) => pending.finish(),
+        };
+        let status = match opened {
+            Ok(mut store) => match store.checkpoint_in_background(CHECKPOINT_EVERY) {
+                Ok(checkpointer) => {
+                    self.checkpointer = Some(checkpointer);
+                    self.store = Some(store);
+                    Integrity::Passed
+                }
+                Err(e) => Integrity::Failed(e.to_string()),
+            },
+            Err(e) => Integrity::Failed(e.to_string()),
+        };
+        if let Integrity::Failed(reason) = &status {
+            tracing::error!(error = %reason, "the event log is refused; no command will be recorded");
+            self.damaged = Some(reason.clone());
+        }
+        let _ = integrity.send(status);
+    }
+
+    fn run(
+        mut self,
+        opening: Opening,
+        integrity: watch::Sender<Integrity>,
+        mut queue: mpsc::Receiver<Msg>,
+    ) {
+        self.open(opening, &integrity);
         // Stops on `Msg::Stop` or when every handle is gone: what was queued before is still
         // decided and committed before the database closes.
         let mut stopping = false;
@@ -406,6 +494,13 @@ impl Writer {
     }
 
     fn commit_group(&mut self, jobs: Vec<Job>) {
+        if let Some(reason) = &self.damaged {
+            for job in jobs {
+                self.metrics.commands_failed.fetch_add(1, Ordering::Relaxed);
+                let _ = job.reply.send(Err(EngineError::Damaged(reason.clone())));
+            }
+            return;
+        }
         let Some(store) = self.store.as_mut() else {
             return;
         };

@@ -72,7 +72,8 @@ impl RunningNode {
     }
 }
 
-/// Starts everything and returns once the node is serving.
+/// Starts everything and returns once the node is serving and its event log has passed the
+/// integrity check (reads are served before that; see [`engine::Integrity`]).
 pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     start_with_auth(config, AuthConfig::default()).await
 }
@@ -165,7 +166,6 @@ pub async fn start_with_hooks(
         time.status(),
         started_at,
     );
-    cloud.start().await;
     let cloud_handle = cloud.clone();
     let console_urls = console_urls(&config, addr);
     let cast = start_cast(&config, &engine, &console_urls, addr);
@@ -273,6 +273,15 @@ pub async fn start_with_hooks(
         }
         served.map_err(NodeError::Serve)
     });
+    // Reads are served from here on, while the log's integrity check may still run; commands
+    // wait in the writer's queue until it passes. Sync writes to the log through connections
+    // of its own, so it starts only then. A damaged log stops the node before anything wrote.
+    if let Err(reason) = engine.integrity_checked().await {
+        let _ = shutdown_tx.send(true);
+        let _ = done.await;
+        return Err(NodeError::Engine(engine::EngineError::Damaged(reason)));
+    }
+    cloud_handle.start().await;
     // After a trial boot, the new system is kept only once it serves: decided in the
     // background, since the check includes requests to this very server.
     let check_engine = engine.clone();

@@ -56,6 +56,24 @@ impl NodeProcess {
     /// Spawns the node with `config` (TOML) in `dir`, data in `dir/data`, and waits until it
     /// prints where it serves (and its setup code, if `expect_setup_code`).
     pub fn start(dir: &Path, config: &str, expect_setup_code: bool) -> NodeProcess {
+        let (child, rx, spawned) = Self::spawn(dir, config, "127.0.0.1:0");
+        Self::await_banner(dir, child, rx, spawned, expect_setup_code)
+    }
+
+    /// Spawns the node listening on `addr` and returns at once: for timing the start itself,
+    /// since the node prints where it serves only once its log has passed the integrity check,
+    /// and it serves before that.
+    pub fn start_at(dir: &Path, config: &str, addr: SocketAddr) -> NodeProcess {
+        let (child, _rx, spawned) = Self::spawn(dir, config, &addr.to_string());
+        NodeProcess {
+            child,
+            addr,
+            setup_code: None,
+            spawned,
+        }
+    }
+
+    fn spawn(dir: &Path, config: &str, listen: &str) -> (Child, mpsc::Receiver<String>, Instant) {
         let config_path = dir.join("node.toml");
         std::fs::write(&config_path, config).expect("writing the node's config");
         let log = std::fs::OpenOptions::new()
@@ -70,7 +88,7 @@ impl NodeProcess {
             .arg("--data-dir")
             .arg(dir.join("data"))
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(listen)
             .env("RUST_LOG", "warn")
             .env_remove("JOURNAL_STREAM")
             .env_remove("INVOCATION_ID")
@@ -91,6 +109,16 @@ impl NodeProcess {
                 let _ = tx.send(line);
             }
         });
+        (child, rx, spawned)
+    }
+
+    fn await_banner(
+        dir: &Path,
+        mut child: Child,
+        rx: mpsc::Receiver<String>,
+        spawned: Instant,
+        expect_setup_code: bool,
+    ) -> NodeProcess {
         let deadline = Instant::now() + Duration::from_secs(120);
         let (mut addr, mut setup_code) = (None, None);
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
@@ -265,6 +293,12 @@ pub fn result(metric: &str, value: f64, unit: &str, target: Option<(&str, f64)>)
 }
 
 /// A fresh scratch directory under `PVM_BENCH_DIR` (default: the system's temp dir).
+/// A loopback address with a port free right now (the node binds it a moment later).
+pub fn free_loopback_addr() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+    listener.local_addr().expect("the probe listener's address")
+}
+
 pub fn scratch_dir(name: &str) -> tempfile::TempDir {
     let parent = std::env::var_os("PVM_BENCH_DIR")
         .map(PathBuf::from)
@@ -284,4 +318,28 @@ pub fn flag<T: std::str::FromStr>(name: &str, default: T) -> T {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// The disk's own floor for a durable commit, measured beside the node: `rounds` times, one
+/// 4 KiB page appended to a growing file in `dir` and `fdatasync`ed — what a WAL commit with
+/// `synchronous=FULL` asks of the disk at the least. Returns the sorted latencies.
+pub fn fsync_probe(dir: &Path, rounds: usize) -> Vec<Duration> {
+    let path = dir.join("fsync-probe");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .expect("creating the fsync probe file");
+    let page = [0x5au8; 4096];
+    let mut samples = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let t = Instant::now();
+        file.write_all(&page).expect("writing the probe page");
+        file.sync_data().expect("fdatasync of the probe file");
+        samples.push(t.elapsed());
+    }
+    drop(file);
+    let _ = std::fs::remove_file(&path);
+    samples.sort();
+    samples
 }
