@@ -109,6 +109,39 @@ pub fn big_blinds_x10(x10: u64) -> String {
     format!("{}.{} BB", grouped(x10 / 10), x10 % 10)
 }
 
+/// The heading over the first-boot mistakes on the setup screen. pvm-firstboot reads
+/// `pvm.toml` again at every boot, so fixing the card and restarting is the whole remedy.
+pub fn setup_notices_title(count: usize) -> String {
+    let what = if count == 1 { "a mistake" } else { "mistakes" };
+    format!("pvm.toml on the SD card has {what}: fix it on the card and restart")
+}
+
+/// One first-boot mistake: where it is, then what is wrong. The message already names the
+/// setting when it is about one, so the setting is only added when the message lacks it.
+pub fn setup_notice(line: Option<u64>, setting: Option<&str>, message: &str) -> String {
+    let mut place = Vec::new();
+    if let Some(line) = line {
+        place.push(format!("Line {line}"));
+    }
+    if let Some(setting) = setting.filter(|s| !message.contains(s)) {
+        place.push(setting.to_owned());
+    }
+    if place.is_empty() {
+        message.to_owned()
+    } else {
+        format!("{}: {message}", place.join(", "))
+    }
+}
+
+/// The line that stands for the notices not drawn.
+pub fn more_notices(n: usize) -> String {
+    if n == 1 {
+        "…and 1 more (see System in the console)".to_owned()
+    } else {
+        format!("…and {n} more (see System in the console)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

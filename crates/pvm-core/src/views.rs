@@ -23,6 +23,20 @@ pub struct SetupInfo {
     pub setup_code: Option<String>,
     /// Where the console is: `http://pvm.local`, `http://192.168.1.20`…
     pub console_urls: Vec<String>,
+    /// Mistakes the appliance's first boot found in the venue's `pvm.toml`: shown wherever the
+    /// setup screen is, because the TV is where a venue without a phone on the network looks.
+    #[serde(default)]
+    pub notices: Vec<SetupNotice>,
+}
+
+/// One mistake in `pvm.toml`, as the node read it from pvm-firstboot's report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetupNotice {
+    /// The setting at fault; `None` when the file as a whole is.
+    pub setting: Option<String>,
+    /// 1-based line in `pvm.toml`, when one is to blame.
+    pub line: Option<u64>,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,7 +212,17 @@ pub struct SetupScreen {
     pub qr_payload: String,
     pub setup_code: Option<String>,
     pub instructions: String,
+    /// What to do about the notices below; empty when there are none.
+    #[serde(default)]
+    pub notices_title: String,
+    /// The first-boot mistakes, one line each, already cut to what fits on a TV.
+    #[serde(default)]
+    pub notices: Vec<String>,
 }
+
+/// At most this many notices are drawn; the rest are counted in one more line. A venue fixes
+/// the first and boots again, and the full list is on the console's System page.
+pub const MAX_SETUP_NOTICES: usize = 3;
 
 /// The view for a display: its assigned screen, or the setup screen while setup is required,
 /// or the best default (the running tournament's clock) when nothing is assigned.
@@ -586,7 +610,25 @@ fn setup_screen(state: &VenueState, setup: &SetupInfo) -> SetupScreen {
             format!("The console is at {console_url}.")
         },
         console_url,
+        notices_title: if setup.notices.is_empty() {
+            String::new()
+        } else {
+            format::setup_notices_title(setup.notices.len())
+        },
+        notices: setup_notices(&setup.notices),
     }
+}
+
+fn setup_notices(notices: &[SetupNotice]) -> Vec<String> {
+    let mut lines: Vec<String> = notices
+        .iter()
+        .take(MAX_SETUP_NOTICES)
+        .map(|n| format::setup_notice(n.line, n.setting.as_deref(), &n.message))
+        .collect();
+    if notices.len() > MAX_SETUP_NOTICES {
+        lines.push(format::more_notices(notices.len() - MAX_SETUP_NOTICES));
+    }
+    lines
 }
 
 #[cfg(test)]

@@ -354,6 +354,7 @@ fn the_setup_screen_never_shows_a_code_it_was_not_given_and_none_once_set_up() {
         setup_required: true,
         setup_code: None,
         console_urls: vec!["http://pvm.local".into(), "http://192.168.1.20".into()],
+        notices: Vec::new(),
     };
     let view = display_view(&n.state, HDMI_DISPLAY_ID, n.now, &waiting);
     let ScreenContent::Setup(s) = &view.content else {
@@ -387,6 +388,77 @@ fn the_setup_screen_never_shows_a_code_it_was_not_given_and_none_once_set_up() {
     };
     assert_eq!(s.setup_code, None);
     assert!(!serde_json::to_string(&view).unwrap().contains("483-921"));
+}
+
+#[test]
+fn first_boot_mistakes_show_on_the_setup_screen_wherever_it_is_shown_and_nowhere_else() {
+    let mut n = Night::standard();
+    let notice = |line, setting: &str, message: &str| SetupNotice {
+        setting: Some(setting.into()),
+        line: Some(line),
+        message: message.into(),
+    };
+    let mistakes = SetupInfo {
+        setup_required: true,
+        setup_code: Some("483-921".into()),
+        console_urls: vec!["http://pvm.local".into()],
+        notices: vec![
+            notice(3, "timezone", "timezone `Mars/Olympus` is not a time zone"),
+            SetupNotice {
+                setting: None,
+                line: None,
+                message: "pvm.toml is not valid TOML".into(),
+            },
+            notice(5, "colour", "unknown setting"),
+            notice(6, "wifi_country", "`XX` is not a country code"),
+            notice(7, "hostname", "hostname `-x` must be letters"),
+        ],
+    };
+    let view = display_view(&n.state, HDMI_DISPLAY_ID, n.now, &mistakes);
+    let ScreenContent::Setup(s) = &view.content else {
+        panic!("setup is required: the setup screen shows");
+    };
+    assert_eq!(
+        s.notices,
+        vec![
+            "Line 3: timezone `Mars/Olympus` is not a time zone".to_string(),
+            "pvm.toml is not valid TOML".to_string(),
+            "Line 5, colour: unknown setting".to_string(),
+            "…and 2 more (see System in the console)".to_string(),
+        ],
+        "the setting is named only where the message does not already, and the list is cut"
+    );
+    assert!(s.notices_title.contains("pvm.toml"), "{}", s.notices_title);
+
+    // Without mistakes there is no heading either.
+    let clean = SetupInfo {
+        notices: Vec::new(),
+        ..mistakes.clone()
+    };
+    let view = display_view(&n.state, HDMI_DISPLAY_ID, n.now, &clean);
+    let ScreenContent::Setup(s) = &view.content else {
+        panic!("setup screen expected");
+    };
+    assert!(s.notices.is_empty() && s.notices_title.is_empty());
+
+    // Once an admin exists the TV shows the venue's screens, which carry no notices; a setup
+    // screen assigned on purpose still lists them, with no code.
+    let done = SetupInfo {
+        setup_required: false,
+        ..mistakes.clone()
+    };
+    let view = display_view(&n.state, HDMI_DISPLAY_ID, n.now, &done);
+    assert!(!matches!(view.content, ScreenContent::Setup(_)));
+    assert!(!serde_json::to_string(&view)
+        .unwrap()
+        .contains("Mars/Olympus"));
+    let setup_screen_id = screen(&mut n, "Setup", ScreenKind::Setup);
+    let view = screen_view(&n.state, setup_screen_id, n.now, &done);
+    let ScreenContent::Setup(s) = &view.content else {
+        panic!("setup screen expected");
+    };
+    assert_eq!(s.setup_code, None);
+    assert_eq!(s.notices.len(), 4);
 }
 
 #[test]

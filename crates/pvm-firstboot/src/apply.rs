@@ -95,6 +95,9 @@ impl Applied {
 pub fn apply(target: &Target, settings: &Settings) -> Applied {
     let mut out = Applied::default();
 
+    // The node's environment file carries both the venue's name and the mDNS name, so the
+    // console is announced as `<hostname>.local`, the name the venue chose for the box.
+    let mut node_env = String::new();
     if let Some(entry) = &settings.hostname {
         match check_hostname(&entry.value) {
             Ok(()) => {
@@ -104,19 +107,36 @@ pub fn apply(target: &Target, settings: &Settings) -> Applied {
                     0o644,
                 );
                 out.written("hostname", result, Some(entry));
+                // A checked hostname is a DNS label: nothing in it needs escaping.
+                node_env.push_str(&format!("PVM_MDNS_HOSTNAME={}\n", entry.value));
             }
             Err(message) => out.problem("hostname", Some(entry), message),
         }
     }
 
+    let mut venue = None;
     if let Some(entry) = &settings.venue_name {
         match check_venue_name(&entry.value) {
             Ok(()) => {
-                let line = format!("PVM_NODE_NAME=\"{}\"\n", env_escape(&entry.value));
-                let result = write_if_changed(&target.node_env(), line.as_bytes(), 0o644);
-                out.written("venue_name", result, Some(entry));
+                node_env.push_str(&format!("PVM_NODE_NAME=\"{}\"\n", env_escape(&entry.value)));
+                venue = Some(entry);
             }
             Err(message) => out.problem("venue_name", Some(entry), message),
+        }
+    }
+    if !node_env.is_empty() {
+        let result = write_if_changed(&target.node_env(), node_env.as_bytes(), 0o644);
+        match venue {
+            Some(entry) => out.written("venue_name", result, Some(entry)),
+            None => {
+                if let Err(error) = result {
+                    out.problem(
+                        "hostname",
+                        settings.hostname.as_ref(),
+                        format!("could not hand the hostname to the node: {error}"),
+                    );
+                }
+            }
         }
     }
 

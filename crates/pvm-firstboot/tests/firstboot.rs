@@ -100,7 +100,8 @@ fn every_setting_lands_where_the_system_reads_it() {
     assert_eq!(card.read("/data/etc/hostname"), "club7\n");
     assert_eq!(
         card.read("/data/etc/pvm/node.env"),
-        "PVM_NODE_NAME=\"Club \\\"Seven\\\"\"\n"
+        "PVM_MDNS_HOSTNAME=club7\nPVM_NODE_NAME=\"Club \\\"Seven\\\"\"\n",
+        "the node announces itself under the venue's hostname"
     );
     assert_eq!(
         fs::read_link(card.root.join("data/etc/localtime")).unwrap(),
@@ -282,4 +283,43 @@ fn the_shipped_example_is_valid_and_changes_nothing() {
     let report = card.run();
     assert!(report.ok, "{report:?}");
     assert_eq!(report.applied.len(), 6, "{:?}", report.applied);
+}
+
+/// The appliance's `/etc/machine-id` is empty on a read-only root, so systemd makes up a new
+/// id at every boot and `ConditionFirstBoot=yes` holds at every boot. Work meant for the first
+/// boot only must key on state on /data instead (pvm-grow-data checks the sizes,
+/// pvm-firstboot compares what it would write); no unit of ours may lean on that condition.
+#[test]
+fn no_overlay_unit_keys_first_boot_work_on_condition_first_boot() {
+    let overlays = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../overlays");
+    let mut units = 0;
+    let mut stack = vec![overlays];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let Ok(text) = fs::read_to_string(&path) else {
+                continue;
+            };
+            if text.contains("[Unit]") || text.contains("[Service]") {
+                units += 1;
+            }
+            // Comments may explain why it is not used; only a setting counts.
+            let uses = text.lines().any(|line| {
+                let line = line.trim_start();
+                !line.starts_with('#')
+                    && !line.starts_with(';')
+                    && line.starts_with("ConditionFirstBoot")
+            });
+            assert!(
+                !uses,
+                "{} uses ConditionFirstBoot, which is true at every boot here",
+                path.display()
+            );
+        }
+    }
+    assert!(units >= 5, "found only {units} units under overlays/");
 }

@@ -257,7 +257,23 @@ pub fn setup() -> DisplayView {
         setup_code: Some("482-915".into()),
         instructions: "Open http://pvm.local on a phone on this network and enter the setup code."
             .into(),
+        notices_title: String::new(),
+        notices: Vec::new(),
     }))
+}
+
+/// The setup screen of a card whose `pvm.toml` has mistakes, as pvm-core formats them.
+pub fn setup_with_notices() -> DisplayView {
+    let mut v = setup();
+    if let ScreenContent::Setup(s) = &mut v.content {
+        s.notices_title =
+            "pvm.toml on the SD card has mistakes: fix it on the card and restart".into();
+        s.notices = vec![
+            "Line 3: timezone `Mars/Olympus` is not a time zone (see /usr/share/zoneinfo)".into(),
+            "Line 5, wifi_pass: unknown setting".into(),
+        ];
+    }
+    v
 }
 
 pub fn message() -> DisplayView {
@@ -297,6 +313,7 @@ pub fn all() -> Vec<(&'static str, DisplayView)> {
         ("waiting-list", waiting_list()),
         ("tables-board", tables_board()),
         ("setup", setup()),
+        ("setup-notices", setup_with_notices()),
         ("message", message()),
         ("rotation", rotation()),
         (

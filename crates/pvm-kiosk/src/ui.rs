@@ -368,6 +368,8 @@ impl Presenter {
                 g.set_setup_other_urls(s.other_urls.join("   ").into());
                 g.set_setup_code(s.setup_code.clone().unwrap_or_default().into());
                 g.set_setup_instructions(s.instructions.clone().into());
+                g.set_setup_notices_title(s.notices_title.clone().into());
+                g.set_setup_notices(model(s.notices.iter().map(|n| n.clone().into()).collect()));
                 if self.qr_payload.as_deref() != Some(s.qr_payload.as_str()) {
                     match qr_image(&s.qr_payload) {
                         Some(img) => g.set_qr(img),

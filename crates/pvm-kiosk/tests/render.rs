@@ -189,6 +189,100 @@ fn every_screen_renders_at_1080p_and_4k_with_its_content() {
     }
 }
 
+/// Accent-coloured pixels: the setup code, and the notices' heading and frame when shown.
+fn accent_pixels(frame: &Frame) -> usize {
+    frame
+        .pixels
+        .iter()
+        .filter(|px| (px.r, px.g, px.b) == ACCENT)
+        .count()
+}
+
+/// The longest horizontal run of accent pixels: the notices panel's frame spans most of the
+/// width, which no text does. The QEMU test finds the panel on a screendump the same way.
+fn longest_accent_run(frame: &Frame) -> usize {
+    let mut best = 0;
+    for row in frame.pixels.chunks_exact(frame.width as usize) {
+        let mut run = 0;
+        for px in row {
+            if (px.r, px.g, px.b) == ACCENT {
+                run += 1;
+                best = best.max(run);
+            } else {
+                run = 0;
+            }
+        }
+    }
+    best
+}
+
+fn accent_in_lower_third(frame: &Frame) -> usize {
+    let (w, h) = (frame.width, frame.height);
+    (h * 2 / 3..h)
+        .flat_map(|y| (0..w).map(move |x| (x, y)))
+        .filter(|&(x, y)| frame.pixel(x, y) == ACCENT)
+        .count()
+}
+
+#[test]
+fn first_boot_mistakes_are_drawn_large_under_the_setup_code_at_1080p_and_4k() {
+    let (mut frame, _) = setup(1920, 1080);
+    let dir = out_dir();
+    for (w, h) in [(1920, 1080), (3840, 2160)] {
+        frame.resize(w, h, 0);
+        let mut p = Presenter::new(frame.window.clone_strong());
+        show(&mut frame, &mut p, fixtures::setup(), 1, ANCHOR_MS);
+        let plain_accent = accent_pixels(&frame);
+        let plain_ink = frame.ink_share(BG);
+        let plain_low = accent_in_lower_third(&frame);
+        let plain_run = longest_accent_run(&frame);
+        assert!(
+            plain_run < 1000 * w as usize / 1920,
+            "{w}x{h}: the plain setup screen has a {plain_run}-px accent line"
+        );
+
+        let mut p = Presenter::new(frame.window.clone_strong());
+        show(
+            &mut frame,
+            &mut p,
+            fixtures::setup_with_notices(),
+            2,
+            ANCHOR_MS,
+        );
+        frame
+            .write_png(&dir.join(format!("setup-notices-check-{w}x{h}.png")))
+            .unwrap();
+        let k = g(&frame);
+        assert_eq!(k.get_screen(), "setup");
+        assert_eq!(k.get_setup_code(), "482-915", "the code stays on screen");
+        let shown: Vec<String> = k.get_setup_notices().iter().map(|s| s.into()).collect();
+        assert_eq!(shown.len(), 2);
+        assert!(shown[0].contains("Mars/Olympus"), "{shown:?}");
+        assert!(k.get_setup_notices_title().contains("pvm.toml"));
+
+        // Drawn, not just set: the accent heading and frame add thousands of accent pixels
+        // (the code alone has its own), and the panel's text adds ink below the code.
+        let accent = accent_pixels(&frame);
+        let scale = (w as usize * h as usize) / (1920 * 1080);
+        assert!(
+            accent > plain_accent + 3_000 * scale,
+            "{w}x{h}: accent {accent} with notices, {plain_accent} without"
+        );
+        assert!(frame.ink_share(BG) > plain_ink, "{w}x{h}: no more ink");
+        let run = longest_accent_run(&frame);
+        assert!(
+            run > 1000 * w as usize / 1920,
+            "{w}x{h}: the notices panel's frame is a {run}-px accent line"
+        );
+        // Where it is drawn: under the QR code and the setup code, in the lowest third.
+        let low = accent_in_lower_third(&frame);
+        assert!(
+            low > plain_low + 1_000 * scale,
+            "{w}x{h}: {low} accent pixels in the lower third, {plain_low} without notices"
+        );
+    }
+}
+
 #[test]
 fn the_clock_counts_down_from_its_anchor_and_repaints_only_the_digits() {
     let (mut frame, mut p) = setup(1920, 1080);

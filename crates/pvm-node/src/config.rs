@@ -331,6 +331,9 @@ struct Flags {
     /// Name shown on screens and in the fleet [env: PVM_NODE_NAME]
     #[arg(long, value_name = "NAME")]
     node_name: Option<String>,
+    /// The name announced over mDNS, before `.local` [env: PVM_MDNS_HOSTNAME]
+    #[arg(long, value_name = "NAME")]
+    mdns_hostname: Option<String>,
     /// Address people use to reach the node [env: PVM_PUBLIC_URL]
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
@@ -400,6 +403,13 @@ pub fn load_with_default_file(
             Field::PublicUrl,
             "PVM_PUBLIC_URL",
             flags.public_url.map(OsString::from),
+        ),
+        // The appliance's pvm-firstboot writes this from pvm.toml's `hostname`, so phones find
+        // the node under the name the venue gave the box (the file's `[mdns]` is read-only).
+        (
+            Field::MdnsHostname,
+            "PVM_MDNS_HOSTNAME",
+            flags.mdns_hostname.map(OsString::from),
         ),
     ];
     for (field, env_name, flag_value) in overrides {
@@ -495,15 +505,18 @@ enum Field {
     Listen,
     NodeName,
     PublicUrl,
+    MdnsHostname,
 }
 
 impl Field {
-    fn key(self) -> &'static str {
+    /// Where the field is in the file: a top-level key, or a table and its key.
+    fn key(self) -> &'static [&'static str] {
         match self {
-            Field::DataDir => "data_dir",
-            Field::Listen => "listen",
-            Field::NodeName => "node_name",
-            Field::PublicUrl => "public_url",
+            Field::DataDir => &["data_dir"],
+            Field::Listen => &["listen"],
+            Field::NodeName => &["node_name"],
+            Field::PublicUrl => &["public_url"],
+            Field::MdnsHostname => &["mdns", "hostname"],
         }
     }
 
@@ -513,6 +526,7 @@ impl Field {
             Field::Listen => "--listen",
             Field::NodeName => "--node-name",
             Field::PublicUrl => "--public-url",
+            Field::MdnsHostname => "--mdns-hostname",
         }
     }
 }
@@ -539,6 +553,7 @@ fn apply(
         }
         Field::NodeName => config.node_name = text(value)?,
         Field::PublicUrl => config.public_url = Some(text(value)?),
+        Field::MdnsHostname => config.mdns.hostname = text(value)?,
     }
     Ok(())
 }
@@ -556,12 +571,17 @@ impl Origins {
     }
 
     fn of(&self, key: &[Segment]) -> Option<&str> {
-        let [Segment::Key(name)] = key else {
-            return None;
-        };
+        let names: Option<Vec<&str>> = key
+            .iter()
+            .map(|segment| match segment {
+                Segment::Key(name) => Some(*name),
+                Segment::Index(_) => None,
+            })
+            .collect();
+        let names = names?;
         self.set
             .iter()
-            .find(|(field, _)| field.key() == *name)
+            .find(|(field, _)| field.key() == names.as_slice())
             .map(|(_, origin)| origin.as_str())
     }
 }

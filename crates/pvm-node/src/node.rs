@@ -196,6 +196,7 @@ pub async fn start_with_hooks(
             cloud: cloud.clone(),
             update: update.clone(),
             firstboot_report: config.firstboot_report.clone(),
+            firstboot_notices: crate::api::system::firstboot_notices(&config.firstboot_report),
         }),
     };
 

@@ -466,3 +466,59 @@ fn config_round_trips_through_toml() {
     let fx = Fixture::new();
     assert_eq!(fx.load_file(&text).unwrap(), original);
 }
+
+#[test]
+fn the_mdns_hostname_from_the_environment_overrides_the_files_mdns_section() {
+    let fx = Fixture::new();
+    // The appliance's read-only node.toml, and the node.env pvm-firstboot writes from pvm.toml.
+    let file = fx.write(
+        "node.toml",
+        "node_name = \"pvm\"\n[mdns]\nenabled = true\nhostname = \"pvm\"\n",
+    );
+    let config = fx
+        .load(
+            &[],
+            &[
+                ("PVM_CONFIG", file.to_str().unwrap()),
+                ("PVM_MDNS_HOSTNAME", "river-room"),
+            ],
+            &fx.absent_default(),
+        )
+        .unwrap();
+    assert_eq!(config.mdns.hostname, "river-room");
+    assert!(config.mdns.enabled, "the rest of [mdns] stays the file's");
+
+    let config = fx
+        .load(
+            &["--mdns-hostname", "bar-two"],
+            &[("PVM_MDNS_HOSTNAME", "river-room")],
+            &fx.absent_default(),
+        )
+        .unwrap();
+    assert_eq!(
+        config.mdns.hostname, "bar-two",
+        "the flag beats the environment"
+    );
+}
+
+#[test]
+fn a_bad_mdns_hostname_from_the_environment_names_the_variable_not_the_file() {
+    let fx = Fixture::new();
+    let file = fx.write("node.toml", "[mdns]\nhostname = \"pvm\"\n");
+    let error = fx
+        .load(
+            &[],
+            &[
+                ("PVM_CONFIG", file.to_str().unwrap()),
+                ("PVM_MDNS_HOSTNAME", "river room"),
+            ],
+            &fx.absent_default(),
+        )
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.starts_with("environment variable PVM_MDNS_HOSTNAME:"),
+        "{message}"
+    );
+    assert!(message.contains("river room"), "{message}");
+}

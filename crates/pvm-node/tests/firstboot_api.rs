@@ -39,6 +39,26 @@ async fn the_first_boot_report_is_served_with_its_mistakes_and_lines() {
         .as_str()
         .unwrap()
         .contains("unknown setting"));
+
+    // The TV's setup screen lists the same mistake, under the setup code.
+    let hdmi = pvm_core::displays::HDMI_DISPLAY_ID;
+    let view = node
+        .anonymous()
+        .get(&format!("/api/v1/displays/{hdmi}/view"))
+        .await
+        .ok();
+    assert_eq!(view["content"]["type"], "setup", "{view}");
+    let notices = view["content"]["notices"].as_array().unwrap();
+    assert_eq!(notices.len(), 1, "{view}");
+    let notice = notices[0].as_str().unwrap();
+    assert!(
+        notice.starts_with("Line 2") && notice.contains("colour"),
+        "{notice}"
+    );
+    assert!(view["content"]["notices_title"]
+        .as_str()
+        .unwrap()
+        .contains("pvm.toml"));
 }
 
 #[tokio::test]
@@ -51,6 +71,13 @@ async fn without_a_report_there_is_nothing_to_show() {
     assert_eq!(body["ok"], true);
     assert_eq!(body["available"], false);
     assert_eq!(body["errors"], serde_json::json!([]));
+    let hdmi = pvm_core::displays::HDMI_DISPLAY_ID;
+    let view = node
+        .anonymous()
+        .get(&format!("/api/v1/displays/{hdmi}/view"))
+        .await
+        .ok();
+    assert_eq!(view["content"]["notices"], serde_json::json!([]), "{view}");
 }
 
 #[tokio::test]

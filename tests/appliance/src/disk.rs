@@ -120,6 +120,34 @@ impl Disk {
         Disk::open(dest)
     }
 
+    /// The card's size in bytes.
+    pub fn size(&self) -> Result<u64> {
+        std::fs::metadata(&self.path)
+            .map(|m| m.len())
+            .map_err(Error::io(format!(
+                "reading the size of {}",
+                self.path.display()
+            )))
+    }
+
+    /// Makes the card `bytes` long, as if the image had been written to a larger card: the
+    /// partitions stay where they are (the backup GPT too, now short of the end) and the new
+    /// space is a hole. First boot is what grows the data partition into it.
+    pub fn grow_to(&self, bytes: u64) -> Result<()> {
+        let size = self.size()?;
+        if bytes < size {
+            return Err(Error::Disk {
+                path: self.path.clone(),
+                reason: format!("cannot grow a {size}-byte card to {bytes} bytes"),
+            });
+        }
+        OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .and_then(|f| f.set_len(bytes))
+            .map_err(Error::io(format!("growing {}", self.path.display())))
+    }
+
     /// mtools addresses a FAT file system inside an image as `image@@offset`.
     fn mtools(&self, program: &str, partition: u32) -> Result<Command> {
         let p = self.partition(partition)?;

@@ -66,6 +66,9 @@ export type ScreenContent =
       qr_payload: string;
       setup_code: string | null;
       instructions: string;
+      /** First-boot mistakes in pvm.toml (absent from nodes older than this field). */
+      notices_title?: string;
+      notices?: string[];
     }
   | { type: 'rotation'; interval_secs: number; items: ScreenContent[] }
   | { type: 'message'; title: string; text: string };

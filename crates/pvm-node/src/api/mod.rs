@@ -8,7 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod live;
 mod players;
-mod system;
+pub(crate) mod system;
 mod tournaments;
 mod venue;
 
@@ -63,6 +63,8 @@ pub struct NodeInfo {
     pub update: Arc<crate::update::UpdateService>,
     /// Where pvm-firstboot leaves its report (`/run/pvm/firstboot.json` on the appliance).
     pub firstboot_report: std::path::PathBuf,
+    /// The report's mistakes, read at start, for the setup screen.
+    pub firstboot_notices: Vec<pvm_core::views::SetupNotice>,
 }
 
 #[derive(OpenApi)]
@@ -199,6 +201,7 @@ impl AppState {
                 None
             },
             console_urls: self.node.console_urls.clone(),
+            notices: self.node.firstboot_notices.clone(),
         }
     }
 }

@@ -227,6 +227,12 @@ fn yes() -> bool {
     responses((status = 200, body = FirstbootReport)))]
 async fn firstboot(State(s): State<AppState>) -> Json<FirstbootReport> {
     let path = &s.node.firstboot_report;
+    Json(report_of(path, tokio::fs::read(path).await))
+}
+
+/// The report at `path` as the node shows it: a missing file means no first boot ran here
+/// (nothing to show), one that cannot be read or parsed is itself a problem to show.
+fn report_of(path: &std::path::Path, read: std::io::Result<Vec<u8>>) -> FirstbootReport {
     let unreadable = |why: String| FirstbootReport {
         ok: false,
         available: true,
@@ -241,7 +247,7 @@ async fn firstboot(State(s): State<AppState>) -> Json<FirstbootReport> {
             line: None,
         }],
     };
-    let report = match tokio::fs::read(path).await {
+    match read {
         Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| unreadable(e.to_string())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => FirstbootReport {
             ok: true,
@@ -251,8 +257,21 @@ async fn firstboot(State(s): State<AppState>) -> Json<FirstbootReport> {
             errors: Vec::new(),
         },
         Err(e) => unreadable(e.to_string()),
-    };
-    Json(report)
+    }
+}
+
+/// The mistakes the TV's setup screen lists. Read once at start: pvm-firstboot runs before
+/// the node (its unit orders it so) and not again until the next boot.
+pub fn firstboot_notices(path: &std::path::Path) -> Vec<pvm_core::views::SetupNotice> {
+    report_of(path, std::fs::read(path))
+        .errors
+        .into_iter()
+        .map(|p| pvm_core::views::SetupNotice {
+            setting: p.key,
+            line: p.line,
+            message: p.message,
+        })
+        .collect()
 }
 
 #[cfg(test)]
