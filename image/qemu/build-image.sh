@@ -10,6 +10,9 @@
 # OUT_DIR receives:
 #   disk.img         the whole card: p1 autoboot, p2/p3 boot A/B, p4/p5 system A/B, p6 data
 #   boot-a.vfat boot-b.vfat system.squashfs   the slot payloads (what an update bundle carries)
+#   system-next.squashfs  the same system reporting the next version (version-next), for
+#                    update tests: an update must be newer than what runs
+#   version version-next  the two versions (semver, one line each)
 #   layout.json      sfdisk's view of disk.img (offsets and sizes in 512-byte sectors)
 #   inputs.sha256    the key of this build; an OUT_DIR whose key matches is reused as it is
 #
@@ -42,7 +45,7 @@ binaries=("$bins/pvm-node" "$bins/pvm-kiosk" "$bins/pvm-firstboot")
 # Contents only (never the paths they were reached by), so every caller agrees on the key.
 key="$( {
   basename "$rootfs_tar"
-  cat "$0" "${binaries[@]}" | sha256sum
+  cat "$0" "$here/node-update.toml" "$repo/Cargo.toml" "${binaries[@]}" | sha256sum
   for tree in "$here/rootfs" "$repo/overlays"; do
     [[ -d "$tree" ]] || continue
     (cd "$tree" && find . -type f -print0 | sort -z | xargs -0r sha256sum)
@@ -84,6 +87,14 @@ if [[ -d "$repo/overlays" ]]; then
   cp -a "$repo/overlays/." "$root/"
 fi
 cp -a "$here/rootfs/." "$root/"
+# The update agent's settings for this machine (virtio slot devices, the boot selector as
+# firmware) after the shared node.toml; the Pi keeps the defaults.
+cat "$here/node-update.toml" >>"$root/etc/pvm/node.toml"
+# What version this system is (the Pi's post-build.sh writes the same file): the workspace's.
+version="$(sed -n 's/^version = "\(.*\)"$/\1/p' "$repo/Cargo.toml" | head -n1)"
+[[ "$version" =~ ^([0-9]+)\.([0-9]+)\.([0-9]+)$ ]] || { echo "build-image: workspace version '$version' is not x.y.z" >&2; exit 1; }
+next_version="${BASH_REMATCH[1]}.${BASH_REMATCH[2]}.$((BASH_REMATCH[3] + 1))"
+echo "$version" >"$root/etc/pvm/version"
 # A read-only root cannot take new users at boot: create the overlays' system users now.
 systemd-sysusers --root="$root" >/dev/null
 # A read-only root needs a writable /tmp: Debian ships the tmpfs unit without enabling it.
@@ -101,6 +112,11 @@ rm "$root/etc/pvm-qemu-enable"
 install -d "$root/data" "$root/boot/autoboot"
 
 mksquashfs "$root" "$work/system.squashfs" -comp gzip -noappend -quiet -no-progress >&2
+# The update tests' payload: byte for byte the same system except the version it reports.
+echo "$next_version" >"$root/etc/pvm/version"
+mksquashfs "$root" "$work/system-next.squashfs" -comp gzip -noappend -quiet -no-progress >&2
+echo "$version" >"$work/version"
+echo "$next_version" >"$work/version-next"
 
 # --- boot slots and autoboot ---------------------------------------------------------------
 cmdline_for() {
@@ -177,6 +193,8 @@ mv "$disk" "$out/disk.img"
 mv "$work/boot-a.vfat" "$out/boot-a.vfat"
 mv "$work/boot-b-payload.vfat" "$out/boot-b.vfat"
 mv "$work/system.squashfs" "$out/system.squashfs"
+mv "$work/system-next.squashfs" "$out/system-next.squashfs"
+mv "$work/version" "$work/version-next" "$out/"
 mv "$work/layout.json" "$out/layout.json"
 echo "$key" >"$out/inputs.sha256"
 echo "build-image: $out/disk.img ($(du -h --apparent-size "$out/disk.img" | cut -f1) card, system $((sqsize / mib)) MiB)" >&2

@@ -40,7 +40,8 @@ struct Args {
     #[arg(long, env = "PVM_KIOSK_FULLSCREEN")]
     fullscreen: bool,
     /// File created once the first frame is drawn (the node's update health check waits
-    /// for it). On the TV it defaults to /run/pvm/kiosk-frame.
+    /// for it). On the TV it defaults to /run/pvm-kiosk/frame
+    /// (the kiosk unit's runtime directory).
     #[arg(long, env = "PVM_KIOSK_FRAME_FILE")]
     frame_file: Option<std::path::PathBuf>,
 }
@@ -91,7 +92,7 @@ fn main() -> ExitCode {
         }),
         frame_file: args
             .frame_file
-            .or_else(|| kms.then(|| std::path::PathBuf::from("/run/pvm/kiosk-frame"))),
+            .or_else(|| kms.then(|| std::path::PathBuf::from("/run/pvm-kiosk/frame"))),
     };
     match app::run(options) {
         Ok(()) => ExitCode::SUCCESS,

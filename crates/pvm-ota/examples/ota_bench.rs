@@ -127,6 +127,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 allow_downgrade: false,
             },
             maintenance_window: None,
+            set_cmdline_root: false,
         },
         TrustStore::open(&d.join("keys"), None)?,
         fw,

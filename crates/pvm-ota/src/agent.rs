@@ -111,6 +111,10 @@ pub struct AgentConfig {
     pub layout: SlotLayout,
     pub verify: VerifyOptions,
     pub maintenance_window: Option<MaintenanceWindow>,
+    /// After writing a slot, set `root=` in its boot partition's `cmdline.txt` to the slot's
+    /// system device (see [`crate::cmdline`]), so one boot payload boots from either slot.
+    /// Off only where the "partitions" are plain files without a kernel (tests).
+    pub set_cmdline_root: bool,
 }
 
 pub type ProgressListener = Box<dyn FnMut(&UpdateStatus) + Send>;
@@ -387,6 +391,13 @@ impl<B: Bootloader> UpdateAgent<B> {
                     reason: format!("{name} reads back differently than written"),
                 });
             }
+        }
+        if self.cfg.set_cmdline_root {
+            let root = target.system.to_str().ok_or_else(|| OtaError::Slot {
+                path: target.system.clone(),
+                reason: "not a path the kernel command line can carry".into(),
+            })?;
+            crate::cmdline::set_root(&target.boot, root)?;
         }
         Autoboot {
             normal: active,

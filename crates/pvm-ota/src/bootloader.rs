@@ -53,16 +53,42 @@ fn read_status(dir: &Path) -> Result<BootStatus> {
     })
 }
 
+/// How a reboot is brought about.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum RebootVia {
+    /// Run `reboot` (with `0 tryboot` for a trial boot): the caller must be root.
+    #[default]
+    Command,
+    /// Write `tryboot` or `normal` (and a newline) into this file, for a privileged helper
+    /// that watches it (the appliance's `pvm-reboot.path`). The node then holds no power to
+    /// reboot the machine at will, only to ask for one of these two reboots.
+    Request(PathBuf),
+}
+
+impl RebootVia {
+    fn reboot(&self, tryboot: bool) -> Result<()> {
+        match self {
+            RebootVia::Command => run_reboot(tryboot.then_some("0 tryboot")),
+            RebootVia::Request(path) => {
+                let what: &[u8] = if tryboot { b"tryboot\n" } else { b"normal\n" };
+                crate::fsutil::atomic_write(path, what)
+            }
+        }
+    }
+}
+
 /// The Raspberry Pi firmware: state from the device tree, reboots through `reboot`.
 #[derive(Clone, Debug)]
 pub struct PiFirmware {
     pub device_tree: PathBuf,
+    pub reboot: RebootVia,
 }
 
 impl Default for PiFirmware {
     fn default() -> Self {
         PiFirmware {
             device_tree: PathBuf::from("/proc/device-tree/chosen/bootloader"),
+            reboot: RebootVia::Command,
         }
     }
 }
@@ -87,10 +113,10 @@ impl Bootloader for PiFirmware {
         read_status(&self.device_tree)
     }
     fn reboot_tryboot(&self) -> Result<()> {
-        run_reboot(Some("0 tryboot"))
+        self.reboot.reboot(true)
     }
     fn reboot(&self) -> Result<()> {
-        run_reboot(None)
+        self.reboot.reboot(false)
     }
 }
 
@@ -174,6 +200,7 @@ pub struct EmulatedFirmware {
     pub cmdline: PathBuf,
     /// The mounted p1: where `autoboot.txt` and the one-shot `TRYBOOT` flag live.
     pub autoboot_dir: PathBuf,
+    pub reboot: RebootVia,
 }
 
 /// The one-shot flag file the test image's boot selector consumes.
@@ -184,6 +211,7 @@ impl EmulatedFirmware {
         EmulatedFirmware {
             cmdline: PathBuf::from("/proc/cmdline"),
             autoboot_dir,
+            reboot: RebootVia::Command,
         }
     }
 
@@ -226,10 +254,10 @@ impl Bootloader for EmulatedFirmware {
     }
     fn reboot_tryboot(&self) -> Result<()> {
         crate::fsutil::atomic_write(&self.autoboot_dir.join(EMULATED_TRYBOOT_FLAG), b"1\n")?;
-        run_reboot(None)
+        self.reboot.reboot(true)
     }
     fn reboot(&self) -> Result<()> {
-        run_reboot(None)
+        self.reboot.reboot(false)
     }
 }
 
@@ -253,6 +281,22 @@ mod tests {
         let s = EmulatedFirmware::parse_cmdline("pvm.boot_partition=2 pvm.tryboot=0").unwrap();
         assert!(!s.tryboot);
         assert_eq!(s.partition, 2);
+    }
+
+    #[test]
+    fn a_reboot_request_names_the_kind_of_reboot_for_the_helper() {
+        let d = tempfile::tempdir().unwrap();
+        let req = d.path().join("reboot-request");
+        let fw = EmulatedFirmware {
+            cmdline: d.path().join("cmdline"),
+            autoboot_dir: d.path().to_path_buf(),
+            reboot: RebootVia::Request(req.clone()),
+        };
+        fw.reboot_tryboot().unwrap();
+        assert_eq!(std::fs::read_to_string(&req).unwrap(), "tryboot\n");
+        assert!(d.path().join(EMULATED_TRYBOOT_FLAG).exists());
+        fw.reboot().unwrap();
+        assert_eq!(std::fs::read_to_string(&req).unwrap(), "normal\n");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 pub mod agent;
 pub mod bootloader;
 pub mod bundle;
+pub mod cmdline;
 pub mod error;
 mod fsutil;
 pub mod keys;
@@ -22,7 +23,9 @@ pub mod slots;
 pub use agent::{
     AgentConfig, BootOutcome, Conditions, MaintenanceWindow, UpdateAgent, UpdateState, UpdateStatus,
 };
-pub use bootloader::{BootStatus, Bootloader, EmulatedFirmware, FileBootloader, PiFirmware};
+pub use bootloader::{
+    BootStatus, Bootloader, EmulatedFirmware, FileBootloader, PiFirmware, RebootVia,
+};
 pub use bundle::{verify_bundle, BundleSpec, Verified, VerifyOptions};
 pub use error::{OtaError, Result};
 /// Durable replace of a small file (new file, fsync, rename, fsync dir), for callers'

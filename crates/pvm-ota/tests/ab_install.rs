@@ -443,6 +443,7 @@ fn the_pi_firmware_reads_tryboot_and_partition_as_big_endian_device_tree_cells()
     fs::write(d.path().join("partition"), 3u32.to_be_bytes()).unwrap();
     let fw = PiFirmware {
         device_tree: d.path().to_path_buf(),
+        reboot: pvm_ota::RebootVia::Command,
     };
     let s = fw.status().unwrap();
     assert!(s.tryboot && s.partition == 3);

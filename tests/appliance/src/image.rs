@@ -101,6 +101,29 @@ impl Image {
         self.dir.join("system.squashfs")
     }
 
+    /// The same system as [`Image::system`] except that it reports [`Image::next_version`]:
+    /// the rootfs payload of an update the running system will take.
+    pub fn system_next(&self) -> PathBuf {
+        self.dir.join("system-next.squashfs")
+    }
+
+    /// The version the image's system reports (`/etc/pvm/version`).
+    pub fn version(&self) -> Result<String> {
+        self.read_version("version")
+    }
+
+    /// The version [`Image::system_next`] reports.
+    pub fn next_version(&self) -> Result<String> {
+        self.read_version("version-next")
+    }
+
+    fn read_version(&self, name: &str) -> Result<String> {
+        let path = self.dir.join(name);
+        std::fs::read_to_string(&path)
+            .map(|v| v.trim().to_owned())
+            .map_err(Error::io(format!("read {}", path.display())))
+    }
+
     /// A copy of the pristine card at `dir/disk.img`, for one test to boot and change.
     pub fn fresh_disk(&self, dir: &Path) -> Result<Disk> {
         self.disk.copy_to(&dir.join("disk.img"))

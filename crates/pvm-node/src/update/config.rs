@@ -42,7 +42,12 @@ pub struct UpdateConfig {
     pub health_deadline_secs: u64,
     /// The kiosk creates this file once it has drawn a frame; it must be on a file system
     /// emptied at boot (`/run`). Unset: no kiosk on this machine, so none is waited for.
+    /// The default is in the kiosk's own runtime directory (its unit's `RuntimeDirectory=`),
+    /// which systemd also empties whenever the kiosk stops.
     pub kiosk_frame_file: Option<PathBuf>,
+    /// Reboots are asked of the appliance's `pvm-reboot.path` helper by writing this file
+    /// (the node runs unprivileged). Unset: the node runs `reboot` itself, as root.
+    pub reboot_request: Option<PathBuf>,
     /// Daily window, in UTC, when installs and reboots may go ahead with a clock running,
     /// written `"03:00-05:00"` (may wrap past midnight).
     #[serde(
@@ -69,7 +74,8 @@ impl Default for UpdateConfig {
             firmware: FirmwareKind::RaspberryPi,
             version_file: PathBuf::from("/etc/pvm/version"),
             health_deadline_secs: 180,
-            kiosk_frame_file: Some(PathBuf::from("/run/pvm/kiosk-frame")),
+            kiosk_frame_file: Some(PathBuf::from("/run/pvm-kiosk/frame")),
+            reboot_request: Some(PathBuf::from("/run/pvm-update/reboot-request")),
             maintenance_window: None,
             max_bundle_bytes: 4 << 30,
         }

@@ -20,8 +20,8 @@ use health::{HealthReport, Probes};
 use pvm_core::clock::ClockStatus;
 use pvm_ota::{
     AgentConfig, BootOutcome, BootStatus, Bootloader, Conditions, EmulatedFirmware, FileBootloader,
-    OtaError, PiFirmware, Slot, SlotLayout, TrustStore, UpdateAgent, UpdateState, UpdateStatus,
-    VerifyOptions,
+    OtaError, PiFirmware, RebootVia, Slot, SlotLayout, TrustStore, UpdateAgent, UpdateState,
+    UpdateStatus, VerifyOptions,
 };
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -194,14 +194,24 @@ impl UpdateService {
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let trust = TrustStore::open(&cfg.keys_dir, Some(&dir.join("keys")))
             .map_err(|e| format!("cannot read the trusted update keys: {e}"))?;
+        let reboot = cfg
+            .reboot_request
+            .clone()
+            .map_or(RebootVia::Command, RebootVia::Request);
         let boot: Box<dyn Bootloader + Send> = match &cfg.firmware {
-            FirmwareKind::RaspberryPi => Box::new(PiFirmware::default()),
-            FirmwareKind::TestImage => Box::new(EmulatedFirmware::new(
-                cfg.autoboot
-                    .parent()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_default(),
-            )),
+            FirmwareKind::RaspberryPi => Box::new(PiFirmware {
+                reboot,
+                ..PiFirmware::default()
+            }),
+            FirmwareKind::TestImage => Box::new(EmulatedFirmware {
+                reboot,
+                ..EmulatedFirmware::new(
+                    cfg.autoboot
+                        .parent()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_default(),
+                )
+            }),
             FirmwareKind::Files(d) => Box::new(FileBootloader { dir: d.clone() }),
         };
         let layout = SlotLayout {
@@ -230,6 +240,8 @@ impl UpdateService {
                     allow_downgrade: false,
                 },
                 maintenance_window: cfg.maintenance_window,
+                // Real boot partitions carry a kernel command line; the stand-in files do not.
+                set_cmdline_root: !matches!(cfg.firmware, FirmwareKind::Files(_)),
             },
             trust,
             boot,

@@ -235,6 +235,7 @@ impl Device {
                 layout: self.layout.clone(),
                 verify: opts(running),
                 maintenance_window: None,
+                set_cmdline_root: false,
             },
             trust,
             self.firmware(),
