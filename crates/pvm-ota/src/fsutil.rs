@@ -28,6 +28,15 @@ pub fn atomic_write(path: &Path, contents: &[u8]) -> Result<()> {
             .map_err(OtaError::io(format!("fsync {}", tmp.display())))?;
     }
     fs::rename(&tmp, path).map_err(OtaError::io(format!("rename onto {}", path.display())))?;
+    // On FAT (autoboot.txt's partition) a file's directory entry belongs to the file, not to
+    // the directory: after a rename over an existing name, the entry that must now point at the
+    // new clusters is written back with the renamed file's inode, which fsync on the directory
+    // does not write — while the replaced file's clusters are freed in the FAT at once. A power
+    // cut in the next writeback interval then left an entry pointing at freed clusters (found by
+    // the QEMU power-cut test). fsync the file under its new name too; on ext4 it costs nothing.
+    File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(OtaError::io(format!("fsync {}", path.display())))?;
     sync_dir(dir)
 }
 
