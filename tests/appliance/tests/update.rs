@@ -394,14 +394,11 @@ fn an_update_whose_kiosk_never_draws_fails_its_health_check_and_the_old_slot_com
     assert_eq!(card_file(&card, AUTOBOOT, "autoboot.txt"), FRESH_AUTOBOOT);
 }
 
-// Ignored, as a found defect to fix, not a passing test: in its first run (02:25 UTC, 27 Nov) the
-// cut came 9 MB into writing slot B, a few seconds after the agent had rewritten autoboot.txt
-// (`[tryboot]` → the running slot), and the firmware stand-in could not read p1 afterwards
-// (mtools: "Fat problem while decoding 2 0"), so no boot followed. Whether the guest's vfat left
-// p1 inconsistent despite fsync of file and directory, or mtools is stricter than the Pi's
-// firmware, is not known yet. Run it with `-- --ignored`.
+// Found a defect in its first run: the cut came a few seconds after the agent had rewritten
+// autoboot.txt, and p1's FAT was left with autoboot.txt's entry pointing at freed clusters (vfat
+// writes the renamed file's entry with its inode, which fsync on the directory does not write).
+// `pvm_ota::fsutil::atomic_write` now fsyncs the file under its new name as well.
 #[test]
-#[ignore = "p1's FAT unreadable by the firmware stand-in after a power cut mid-install: under investigation"]
 fn a_power_cut_while_the_slot_is_written_boots_the_old_slot_with_the_data_intact() {
     let tmp = tempfile::tempdir().unwrap();
     let bundle = next_bundle(tmp.path());
