@@ -113,11 +113,12 @@ lint_units() {
 	cp -a "$host_units" "$root/usr/lib/systemd/system"
 	cp -a "$overlays/." "$root/"
 
-	# Programs the image build installs (our cargo package, openssh, wpa_supplicant). Anything
+	# Programs the image build installs (our cargo package, systemd, openssh, wpa_supplicant). Anything
 	# else a unit runs must be in the overlay itself.
 	local program
 	for program in /usr/bin/pvm-node /usr/bin/pvm-kiosk /usr/bin/pvm-firstboot \
-		/usr/bin/ssh-keygen /usr/sbin/sshd /usr/sbin/wpa_supplicant; do
+		/usr/bin/ssh-keygen /usr/sbin/sshd /usr/sbin/wpa_supplicant \
+		/usr/bin/systemd-tmpfiles /usr/bin/journalctl; do
 		mkdir -p "$root$(dirname "$program")"
 		[[ -e "$root$program" ]] || printf '#!/bin/sh\nexit 0\n' >"$root$program"
 		chmod +x "$root$program"

@@ -298,6 +298,30 @@ fn pvm_toml_is_applied_on_first_boot_and_it_and_an_admin_survive_a_reboot() {
     let again = vm.run_ok(settings, COMMAND_TIMEOUT).unwrap();
     assert_eq!(again, applied, "the settings changed across the reboot");
 
+    // The journal on /data kept the whole first boot, its first minute included (the kernel's
+    // opening lines, the node's setup code), although the machine id is new at each boot.
+    let last_boot = vm
+        .run_ok(
+            "journalctl -b -1 -k -o cat --no-pager | head -n1; \
+             journalctl -b -1 -u pvm-node -o cat --no-pager | grep -c 'setup code'; \
+             journalctl -b 0 -o cat --no-pager | grep -c 'has been deleted' || true",
+            COMMAND_TIMEOUT,
+        )
+        .unwrap();
+    let mut last_boot_lines = last_boot.lines();
+    assert!(
+        last_boot_lines
+            .next()
+            .is_some_and(|l| l.starts_with("Linux version")),
+        "the first boot's kernel log is not in the journal:\n{last_boot}"
+    );
+    assert_ne!(last_boot_lines.next(), Some("0"), "{last_boot}");
+    assert_eq!(
+        last_boot_lines.next(),
+        Some("0"),
+        "journald lost files it was writing:\n{last_boot}"
+    );
+
     let boots = vm.stop();
     assert_eq!(boots[0].end, Some(BootEnd::GuestExit));
     assert_eq!(boots.len(), 2);
