@@ -25,8 +25,8 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
-/// Largest request body accepted.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest request body accepted (the 413 message names it, so it is the shared one).
+pub const MAX_BODY_BYTES: usize = pvm_apierror::MAX_BODY_BYTES;
 
 /// Everything a handler may need, cheap to clone.
 #[derive(Clone)]
