@@ -1,10 +1,14 @@
 //! `GET /api/v1/system/firstboot` serves the report pvm-firstboot wrote (the real one, made by
-//! the pvm-firstboot library from a pvm.toml with mistakes), without a session.
+//! the pvm-firstboot library from a pvm.toml with mistakes), without a session; and the venue
+//! name pvm.toml gives reaches the TV's setup screen through the environment file it writes.
 
 mod common;
 
 use common::{test_config, TestNode};
+use std::collections::HashMap;
+use std::ffi::OsString;
 use std::fs;
+use std::path::Path;
 
 #[tokio::test]
 async fn the_first_boot_report_is_served_with_its_mistakes_and_lines() {
@@ -94,4 +98,71 @@ async fn a_garbled_report_is_shown_as_a_problem() {
         .as_str()
         .unwrap()
         .contains("cannot be read"));
+}
+
+/// The assignments of a systemd `EnvironmentFile` as pvm-firstboot writes it: `KEY=value` or
+/// `KEY="value"` with `\\`, `\"` and `\$` escaped inside the quotes.
+fn environment_file(path: &Path) -> HashMap<String, String> {
+    let text = fs::read_to_string(path).unwrap();
+    text.lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(key, value)| {
+            let value = match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+                Some(quoted) => {
+                    let mut out = String::new();
+                    let mut chars = quoted.chars();
+                    while let Some(c) = chars.next() {
+                        out.push(if c == '\\' { chars.next().unwrap() } else { c });
+                    }
+                    out
+                }
+                None => value.to_owned(),
+            };
+            (key.to_owned(), value)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_venue_name_from_pvm_toml_is_the_setup_screens_title() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let autoboot = dir.path().join("autoboot");
+    fs::create_dir_all(&autoboot).unwrap();
+    fs::write(
+        autoboot.join("pvm.toml"),
+        "venue_name = \"The \\\"River\\\" Room\"\n",
+    )
+    .unwrap();
+    let report = pvm_firstboot::run(&pvm_firstboot::Options {
+        root: root.clone(),
+        autoboot,
+        set_kernel_hostname: false,
+    });
+    assert_eq!(report.applied, ["venue_name"], "{report:?}");
+
+    // The node reads the file systemd hands it as its environment, through its own loader.
+    let env = environment_file(&pvm_firstboot::Target::new(&root).node_env());
+    let loaded = pvm_node::config::load_with_default_file(
+        [OsString::from("pvm-node")],
+        &|name| env.get(name).cloned(),
+        &dir.path().join("no-node.toml"),
+    )
+    .unwrap();
+    assert_eq!(loaded.venue_name(), Some("The \"River\" Room"));
+    let mut config = test_config(&dir.path().join("data"));
+    config.node_name = loaded.node_name;
+    let node = TestNode::start_with(dir, config).await;
+
+    let hdmi = pvm_core::displays::HDMI_DISPLAY_ID;
+    let view = node
+        .anonymous()
+        .get(&format!("/api/v1/displays/{hdmi}/view"))
+        .await
+        .ok();
+    assert_eq!(view["content"]["type"], "setup", "{view}");
+    assert_eq!(
+        view["content"]["title"], "Welcome to The \"River\" Room",
+        "{view}"
+    );
 }

@@ -65,6 +65,8 @@ pub struct NodeInfo {
     pub firstboot_report: std::path::PathBuf,
     /// The report's mistakes, read at start, for the setup screen.
     pub firstboot_notices: Vec<pvm_core::views::SetupNotice>,
+    /// The configured venue name, which the setup screen welcomes (see `NodeConfig::venue_name`).
+    pub venue_name: Option<String>,
 }
 
 #[derive(OpenApi)]
@@ -202,6 +204,7 @@ impl AppState {
             },
             console_urls: self.node.console_urls.clone(),
             notices: self.node.firstboot_notices.clone(),
+            venue_name: self.node.venue_name.clone(),
         }
     }
 }
