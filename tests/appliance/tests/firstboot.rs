@@ -39,14 +39,7 @@ fn artefact(name: &str) -> PathBuf {
 }
 
 fn get_json(vm: &Vm, path: &str, token: Option<&str>) -> serde_json::Value {
-    let mut request = vm.http().get(vm.url(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request
-        .send()
-        .and_then(|r| r.error_for_status())
-        .and_then(|r| r.json())
+    vm.get_json(path, token)
         .unwrap_or_else(|e| panic!("GET {path}: {e}"))
 }
 

@@ -132,12 +132,7 @@ fn login(vm: &Vm) -> String {
 }
 
 fn status(vm: &Vm, token: &str) -> Value {
-    vm.http()
-        .get(vm.url("/api/v1/system/update"))
-        .bearer_auth(token)
-        .send()
-        .and_then(|r| r.error_for_status())
-        .and_then(|r| r.json())
+    vm.get_json("/api/v1/system/update", Some(token))
         .unwrap_or_else(|e| panic!("GET /api/v1/system/update: {e}"))
 }
 

@@ -1,5 +1,5 @@
-//! Staff accounts on the guest's node, made the way a venue makes them: the setup code the TV
-//! shows (also in the node's journal) creates the first admin, who then logs in.
+//! The guest node's HTTP API, used the way a venue uses it: reading JSON, and the first admin
+//! made with the setup code the TV shows (also in the node's journal), who then logs in.
 
 use std::time::Duration;
 
@@ -9,6 +9,15 @@ use crate::{Error, Result, Vm};
 const JOURNAL_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Vm {
+    /// `GET path` (with the bearer `token`, if any): the JSON body of a 2xx answer.
+    pub fn get_json(&self, path: &str, token: Option<&str>) -> Result<serde_json::Value> {
+        let mut request = self.http().get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        Ok(request.send()?.error_for_status()?.json()?)
+    }
+
     /// The setup code the node printed at start, read from its journal.
     pub fn setup_code(&self) -> Result<String> {
         let code = self.run_ok(
@@ -22,8 +31,8 @@ impl Vm {
         Ok(code.to_owned())
     }
 
-    /// Creates the first admin with the node's setup code and logs in: returns the bearer token.
-    pub fn first_admin(&self, username: &str, password: &str) -> Result<String> {
+    /// Creates the first admin with the node's setup code (`POST /api/v1/setup`).
+    pub fn setup_admin(&self, username: &str, password: &str) -> Result<()> {
         let code = self.setup_code()?;
         self.http()
             .post(self.url("/api/v1/setup"))
@@ -34,6 +43,12 @@ impl Vm {
             }))
             .send()?
             .error_for_status()?;
+        Ok(())
+    }
+
+    /// [`Vm::setup_admin`], then [`Vm::login`]: returns the bearer token.
+    pub fn first_admin(&self, username: &str, password: &str) -> Result<String> {
+        self.setup_admin(username, password)?;
         self.login(username, password)
     }
 
