@@ -29,27 +29,17 @@ async fn a_paired_node_applies_players_resync_and_a_release_pushed_while_nats_wa
     })
     .await;
     let api = &cloud.api;
-    let (tenant, _) = api.signup("Casino", "admin@example.com").await;
-    let token = api.token("admin@example.com").await;
-    let venue = api.venue(&token, &tenant, "Main room").await;
+    let venue = CloudVenue::create(api).await;
+    let token = &venue.token;
+    // The member exists before enrolment, so pairing is what sends it to the node.
     api.post(
-        &format!("/api/v1/tenants/{tenant}/venues/{venue}/players"),
-        Some(&token),
+        &venue.path("/players"),
+        Some(token),
         json!({"display_name": "Ann Member", "membership_number": "7"}),
     )
     .await
     .expect(201);
-    let code = api
-        .post(
-            &format!("/api/v1/tenants/{tenant}/venues/{venue}/enrolment-codes"),
-            Some(&token),
-            json!({}),
-        )
-        .await
-        .expect(201)["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code = venue.enrolment_code(api).await;
 
     let dir = tempfile::tempdir().unwrap();
     let mut config = node_config(dir.path());
@@ -87,8 +77,8 @@ async fn a_paired_node_applies_players_resync_and_a_release_pushed_while_nats_wa
     // A resync command: the node re-sends from seq 2 and reports it applied it.
     let sent = api
         .post(
-            &format!("/api/v1/tenants/{tenant}/nodes/{node_id}/commands"),
-            Some(&token),
+            &format!("/api/v1/tenants/{}/nodes/{node_id}/commands", venue.tenant),
+            Some(token),
             json!({"kind": "resync", "from_seq": 2}),
         )
         .await

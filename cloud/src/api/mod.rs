@@ -22,8 +22,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-/// Largest request body accepted.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest request body accepted (the 413 message names it, so it is the shared one).
+pub const MAX_BODY_BYTES: usize = pvm_apierror::MAX_BODY_BYTES;
 
 #[derive(OpenApi)]
 #[openapi(

@@ -89,21 +89,49 @@ impl NodeApi {
     }
 }
 
+/// A venue on the cloud, made the way an operator makes one: signed up, logged in, venue
+/// created.
+pub struct CloudVenue {
+    pub tenant: String,
+    pub venue: String,
+    /// The operator's access token.
+    pub token: String,
+}
+
+impl CloudVenue {
+    pub async fn create(api: &crate::common::Api) -> CloudVenue {
+        let (tenant, _) = api.signup("Casino", "admin@example.com").await;
+        let token = api.token("admin@example.com").await;
+        let venue = api.venue(&token, &tenant, "Main room").await;
+        CloudVenue {
+            tenant,
+            venue,
+            token,
+        }
+    }
+
+    /// `/api/v1/tenants/{tenant}/venues/{venue}` followed by `rest`.
+    pub fn path(&self, rest: &str) -> String {
+        format!(
+            "/api/v1/tenants/{}/venues/{}{rest}",
+            self.tenant, self.venue
+        )
+    }
+
+    /// A fresh enrolment code for this venue.
+    pub async fn enrolment_code(&self, api: &crate::common::Api) -> String {
+        api.post(&self.path("/enrolment-codes"), Some(&self.token), json!({}))
+            .await
+            .expect(201)["code"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
 /// Signs an operator up on the cloud, creates a venue and returns a fresh enrolment code.
 pub async fn enrolment_code(api: &crate::common::Api) -> String {
-    let (tenant, _) = api.signup("Casino", "admin@example.com").await;
-    let token = api.token("admin@example.com").await;
-    let venue = api.venue(&token, &tenant, "Main room").await;
-    api.post(
-        &format!("/api/v1/tenants/{tenant}/venues/{venue}/enrolment-codes"),
-        Some(&token),
-        json!({}),
-    )
-    .await
-    .expect(201)["code"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    CloudVenue::create(api).await.enrolment_code(api).await
 }
 
 /// Adds `count` players through the node's engine, `chunk` commands in flight at a time (the

@@ -11,6 +11,7 @@ use crate::ids::{DisplayId, GameId, ScreenId, TournamentId};
 use crate::structure::Item;
 use crate::time::Timestamp;
 use crate::tournament::{EntryStatus, Tournament, TournamentStatus};
+use crate::venue::VenueSettings;
 use crate::VenueState;
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +28,11 @@ pub struct SetupInfo {
     /// setup screen is, because the TV is where a venue without a phone on the network looks.
     #[serde(default)]
     pub notices: Vec<SetupNotice>,
+    /// The venue's name as the node was configured with it (the appliance's `pvm.toml`
+    /// `venue_name`): the setup screen welcomes the venue by it until the venue names itself
+    /// in the console.
+    #[serde(default)]
+    pub venue_name: Option<String>,
 }
 
 /// One mistake in `pvm.toml`, as the node read it from pvm-firstboot's report.
@@ -589,6 +595,20 @@ pub fn tables_board(state: &VenueState, now: Timestamp) -> TablesBoardScreen {
     TablesBoardScreen { lines }
 }
 
+/// The name the venue gave itself in the console wins; before that (the log still holds the
+/// default name) the configured one does, so a fresh box greets the venue by its name.
+fn setup_venue_name<'a>(state: &'a VenueState, setup: &'a SetupInfo) -> &'a str {
+    let configured = setup
+        .venue_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|name| !name.is_empty());
+    match configured {
+        Some(name) if state.settings.name == VenueSettings::default().name => name,
+        _ => &state.settings.name,
+    }
+}
+
 fn setup_screen(state: &VenueState, setup: &SetupInfo) -> SetupScreen {
     let console_url = setup
         .console_urls
@@ -596,7 +616,7 @@ fn setup_screen(state: &VenueState, setup: &SetupInfo) -> SetupScreen {
         .cloned()
         .unwrap_or_else(|| "http://pvm.local".into());
     SetupScreen {
-        title: format!("Welcome to {}", state.settings.name),
+        title: format!("Welcome to {}", setup_venue_name(state, setup)),
         other_urls: setup.console_urls.iter().skip(1).cloned().collect(),
         qr_payload: console_url.clone(),
         setup_code: if setup.setup_required {

@@ -355,6 +355,7 @@ fn the_setup_screen_never_shows_a_code_it_was_not_given_and_none_once_set_up() {
         setup_code: None,
         console_urls: vec!["http://pvm.local".into(), "http://192.168.1.20".into()],
         notices: Vec::new(),
+        venue_name: None,
     };
     let view = display_view(&n.state, HDMI_DISPLAY_ID, n.now, &waiting);
     let ScreenContent::Setup(s) = &view.content else {
@@ -391,6 +392,42 @@ fn the_setup_screen_never_shows_a_code_it_was_not_given_and_none_once_set_up() {
 }
 
 #[test]
+fn the_setup_screen_welcomes_the_configured_venue_name_until_the_venue_names_itself() {
+    let mut n = Night::standard();
+    let now = n.now;
+    let title = |state: &VenueState, setup: &SetupInfo| {
+        let view = display_view(state, HDMI_DISPLAY_ID, now, setup);
+        let ScreenContent::Setup(s) = view.content else {
+            panic!("setup is required: the setup screen shows");
+        };
+        s.title
+    };
+    let unnamed = SetupInfo {
+        setup_required: true,
+        ..SetupInfo::default()
+    };
+    assert_eq!(title(&n.state, &unnamed), "Welcome to Poker Room");
+    let configured = SetupInfo {
+        venue_name: Some("The River Room".into()),
+        ..unnamed.clone()
+    };
+    assert_eq!(title(&n.state, &configured), "Welcome to The River Room");
+    let blank = SetupInfo {
+        venue_name: Some("  ".into()),
+        ..unnamed.clone()
+    };
+    assert_eq!(title(&n.state, &blank), "Welcome to Poker Room");
+
+    // The name the venue sets in the console is its own choice: it wins over the configured one.
+    let settings = crate::venue::VenueSettings {
+        name: "Riverside Poker".into(),
+        ..n.state.settings.clone()
+    };
+    n.run(Command::UpdateSettings { settings }).unwrap();
+    assert_eq!(title(&n.state, &configured), "Welcome to Riverside Poker");
+}
+
+#[test]
 fn first_boot_mistakes_show_on_the_setup_screen_wherever_it_is_shown_and_nowhere_else() {
     let mut n = Night::standard();
     let notice = |line, setting: &str, message: &str| SetupNotice {
@@ -413,6 +450,7 @@ fn first_boot_mistakes_show_on_the_setup_screen_wherever_it_is_shown_and_nowhere
             notice(6, "wifi_country", "`XX` is not a country code"),
             notice(7, "hostname", "hostname `-x` must be letters"),
         ],
+        venue_name: None,
     };
     let view = display_view(&n.state, HDMI_DISPLAY_ID, n.now, &mistakes);
     let ScreenContent::Setup(s) = &view.content else {

@@ -79,6 +79,15 @@ impl Default for NodeConfig {
     }
 }
 
+impl NodeConfig {
+    /// The venue's name, when one was configured: `node_name` (the appliance's first boot sets
+    /// it from pvm.toml's `venue_name`). The default `pvm` names the box, not a venue: `None`.
+    pub fn venue_name(&self) -> Option<&str> {
+        let name = self.node_name.trim();
+        (!name.is_empty() && name != NodeConfig::default().node_name).then_some(name)
+    }
+}
+
 /// `[time]`: how the node keeps its clock honest. An empty server list turns SNTP off.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

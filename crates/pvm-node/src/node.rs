@@ -197,6 +197,7 @@ pub async fn start_with_hooks(
             update: update.clone(),
             firstboot_report: config.firstboot_report.clone(),
             firstboot_notices: crate::api::system::firstboot_notices(&config.firstboot_report),
+            venue_name: config.venue_name().map(str::to_owned),
         }),
     };
 

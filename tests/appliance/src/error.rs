@@ -26,6 +26,8 @@ pub enum Error {
     Timeout { what: String, secs: u64 },
     #[error("HTTP: {0}")]
     Http(#[from] reqwest::Error),
+    #[error("the node's API: {0}")]
+    Api(String),
     #[error("screendump: {0}")]
     Screen(String),
     #[error("the VM is stopped: {0}")]

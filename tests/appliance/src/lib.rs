@@ -9,7 +9,9 @@
 //!   one-shot tryboot flag, the chosen slot's kernel, initrd and `cmdline.txt`.
 //! - [`Vm`] runs QEMU (x86_64, TCG) on a card and boots it again through the firmware stand-in
 //!   whenever the guest reboots or the power is cut, with a command line into the guest over a
-//!   serial port, the node's HTTP port forwarded to loopback, and screendumps of the TV.
+//!   serial port, the node's HTTP port forwarded to loopback, and screendumps of the TV; and
+//!   the node's API as a venue uses it: JSON reads and the first admin made with the
+//!   setup code ([`Vm::first_admin`]).
 //!
 //! A test takes a fresh card with [`Image::fresh_disk`], starts a [`Vm`] on it, and stops it
 //! (dropping it stops it too). One VM runs at a time per test process: the machine has two cores
@@ -19,6 +21,7 @@ mod disk;
 mod error;
 pub mod firmware;
 mod image;
+mod node_api;
 mod screen;
 mod vm;
 

@@ -15,6 +15,8 @@ use pvm_appliance_tests::{BootEnd, Disk, Image, Vm, VmOptions, AUTOBOOT, BOOT_A,
 /// Generous: an emulated guest on a busy two-core machine.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(600);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+const ADMIN: &str = "owner";
+const PASSWORD: &str = "a long enough passphrase";
 
 fn image() -> &'static Image {
     Image::get().unwrap_or_else(|e| panic!("{e}"))
@@ -191,11 +193,7 @@ wifi_passphrase = "correct horse battery staple"
 "#;
 
 fn get_json(vm: &Vm, path: &str) -> serde_json::Value {
-    vm.http()
-        .get(vm.url(path))
-        .send()
-        .and_then(|r| r.error_for_status())
-        .and_then(|r| r.json())
+    vm.get_json(path, None)
         .unwrap_or_else(|e| panic!("GET {path}: {e}"))
 }
 
@@ -250,25 +248,8 @@ fn pvm_toml_is_applied_on_first_boot_and_it_and_an_admin_survive_a_reboot() {
 
     // The first admin, with the setup code the TV shows (the node also logs it).
     assert_eq!(get_json(&vm, "/api/v1/setup")["setup_required"], true);
-    let code = vm
-        .run_ok(
-            "journalctl -u pvm-node -o cat --no-pager | sed -n 's/.*setup code: *//p' | tail -n1",
-            COMMAND_TIMEOUT,
-        )
-        .unwrap();
-    let code = code.trim();
-    assert!(!code.is_empty(), "no setup code in the node's journal");
-    let created = vm
-        .http()
-        .post(vm.url("/api/v1/setup"))
-        .json(&serde_json::json!({
-            "setup_code": code,
-            "username": "owner",
-            "password": "a long enough passphrase",
-        }))
-        .send()
-        .unwrap();
-    assert!(created.status().is_success(), "setup: {}", created.status());
+    vm.setup_admin(ADMIN, PASSWORD)
+        .unwrap_or_else(|e| panic!("setup: {e}"));
 
     // Reboot: the firmware stand-in boots slot A again, normally.
     let next = vm.reboot(BOOT_TIMEOUT).unwrap();
@@ -284,17 +265,9 @@ fn pvm_toml_is_applied_on_first_boot_and_it_and_an_admin_survive_a_reboot() {
         false,
         "the admin did not survive the reboot"
     );
-    let login = vm
-        .http()
-        .post(vm.url("/api/v1/auth/login"))
-        .json(&serde_json::json!({"username": "owner", "password": "a long enough passphrase"}))
-        .send()
-        .unwrap();
-    assert!(
-        login.status().is_success(),
-        "login after reboot: {}",
-        login.status()
-    );
+    if let Err(e) = vm.login(ADMIN, PASSWORD) {
+        panic!("login after reboot: {e}");
+    }
     let again = vm.run_ok(settings, COMMAND_TIMEOUT).unwrap();
     assert_eq!(again, applied, "the settings changed across the reboot");
 

@@ -19,6 +19,8 @@ const MIB: u64 = 1 << 20;
 const EXTRA: u64 = 1024 * MIB;
 /// The kiosk's accent colour (pvm-kiosk's default theme), which frames the notices.
 const ACCENT: [u8; 3] = [0xf5, 0xb8, 0x00];
+const ADMIN: &str = "owner";
+const PASSWORD: &str = "a long enough passphrase";
 const HDMI_DISPLAY_ID: &str = "00000000-0000-7000-8000-000000000001";
 
 /// Line 3 is the mistake: no such time zone.
@@ -37,14 +39,7 @@ fn artefact(name: &str) -> PathBuf {
 }
 
 fn get_json(vm: &Vm, path: &str, token: Option<&str>) -> serde_json::Value {
-    let mut request = vm.http().get(vm.url(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request
-        .send()
-        .and_then(|r| r.error_for_status())
-        .and_then(|r| r.json())
+    vm.get_json(path, token)
         .unwrap_or_else(|e| panic!("GET {path}: {e}"))
 }
 
@@ -203,32 +198,9 @@ fn first_boot_grows_the_data_partition_shows_pvm_toml_mistakes_on_the_tv_and_is_
         .run_ok("cat /data/etc/pvm/node.env", COMMAND_TIMEOUT)
         .unwrap();
     assert!(env.contains("PVM_MDNS_HOSTNAME=river-room"), "{env}");
-    let code = vm
-        .run_ok(
-            "journalctl -u pvm-node -o cat --no-pager | sed -n 's/.*setup code: *//p' | tail -n1",
-            COMMAND_TIMEOUT,
-        )
-        .unwrap();
-    let created = vm
-        .http()
-        .post(vm.url("/api/v1/setup"))
-        .json(&serde_json::json!({
-            "setup_code": code.trim(),
-            "username": "owner",
-            "password": "a long enough passphrase",
-        }))
-        .send()
-        .unwrap();
-    assert!(created.status().is_success(), "setup: {}", created.status());
-    let login: serde_json::Value = vm
-        .http()
-        .post(vm.url("/api/v1/auth/login"))
-        .json(&serde_json::json!({"username": "owner", "password": "a long enough passphrase"}))
-        .send()
-        .and_then(|r| r.error_for_status())
-        .and_then(|r| r.json())
-        .unwrap();
-    let token = login["token"].as_str().unwrap().to_owned();
+    let token = vm
+        .first_admin(ADMIN, PASSWORD)
+        .unwrap_or_else(|e| panic!("{e}"));
     let network = get_json(&vm, "/api/v1/system/network", Some(&token));
     assert_eq!(network["hostname"], "river-room", "{network}");
     assert_eq!(network["mdns_name"], "river-room.local", "{network}");
@@ -268,13 +240,9 @@ fn first_boot_grows_the_data_partition_shows_pvm_toml_mistakes_on_the_tv_and_is_
         )
         .unwrap();
     assert_eq!(kept, "written before first boot\nriver-room\n");
-    let login = vm
-        .http()
-        .post(vm.url("/api/v1/auth/login"))
-        .json(&serde_json::json!({"username": "owner", "password": "a long enough passphrase"}))
-        .send()
-        .unwrap();
-    assert!(login.status().is_success(), "the admin did not survive");
+    if let Err(e) = vm.login(ADMIN, PASSWORD) {
+        panic!("the admin did not survive: {e}");
+    }
 
     let boots = vm.stop();
     assert_eq!(boots.len(), 2);

@@ -25,6 +25,7 @@ const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
 /// The test image's `[update] health_deadline_secs` (image/qemu/node-update.toml) plus the
 /// boot that follows a failed trial.
 const TRIAL_TIMEOUT: Duration = Duration::from_secs(150 + 600);
+const ADMIN: &str = "owner";
 const PASSWORD: &str = "a long enough passphrase";
 const FRESH_AUTOBOOT: &str =
     "[all]\ntryboot_a_b=1\nboot_partition=2\n[tryboot]\nboot_partition=3\n";
@@ -124,44 +125,14 @@ fn next_bundle(dir: &Path) -> PathBuf {
     )
 }
 
-/// The first admin, as a venue makes one (the setup code the TV shows is also in the node's
-/// journal), logged in: returns the bearer token.
-fn admin(vm: &Vm) -> String {
-    let code = vm
-        .run_ok(
-            "journalctl -u pvm-node -o cat --no-pager | sed -n 's/.*setup code: *//p' | tail -n1",
-            COMMAND_TIMEOUT,
-        )
-        .unwrap();
-    let created = vm
-        .http()
-        .post(vm.url("/api/v1/setup"))
-        .json(&json!({"setup_code": code.trim(), "username": "owner", "password": PASSWORD}))
-        .send()
-        .unwrap();
-    assert!(created.status().is_success(), "setup: {}", created.status());
-    login(vm)
-}
-
+/// Logs the venue's admin in (made by [`boot_and_install`]): returns the bearer token.
 fn login(vm: &Vm) -> String {
-    let r = vm
-        .http()
-        .post(vm.url("/api/v1/auth/login"))
-        .json(&json!({"username": "owner", "password": PASSWORD}))
-        .send()
-        .unwrap();
-    assert!(r.status().is_success(), "login: {}", r.status());
-    let body: Value = r.json().unwrap();
-    body["token"].as_str().unwrap().to_owned()
+    vm.login(ADMIN, PASSWORD)
+        .unwrap_or_else(|e| panic!("login: {e}"))
 }
 
 fn status(vm: &Vm, token: &str) -> Value {
-    vm.http()
-        .get(vm.url("/api/v1/system/update"))
-        .bearer_auth(token)
-        .send()
-        .and_then(|r| r.error_for_status())
-        .and_then(|r| r.json())
+    vm.get_json("/api/v1/system/update", Some(token))
         .unwrap_or_else(|e| panic!("GET /api/v1/system/update: {e}"))
 }
 
@@ -257,7 +228,9 @@ fn boot_and_install(disk: Disk, bundle: &Path) -> (Vm, String) {
     let vm = Vm::start(disk, VmOptions::default()).unwrap();
     vm.wait_healthy(BOOT_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
-    let token = admin(&vm);
+    let token = vm
+        .first_admin(ADMIN, PASSWORD)
+        .unwrap_or_else(|e| panic!("{e}"));
     let before = status(&vm, &token);
     assert_eq!(before["managed"], true, "{before}");
     assert_eq!(before["running_version"], image().version().unwrap());

@@ -25,8 +25,8 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
-/// Largest request body accepted.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest request body accepted (the 413 message names it, so it is the shared one).
+pub const MAX_BODY_BYTES: usize = pvm_apierror::MAX_BODY_BYTES;
 
 /// Everything a handler may need, cheap to clone.
 #[derive(Clone)]
@@ -65,6 +65,8 @@ pub struct NodeInfo {
     pub firstboot_report: std::path::PathBuf,
     /// The report's mistakes, read at start, for the setup screen.
     pub firstboot_notices: Vec<pvm_core::views::SetupNotice>,
+    /// The configured venue name, which the setup screen welcomes (see `NodeConfig::venue_name`).
+    pub venue_name: Option<String>,
 }
 
 #[derive(OpenApi)]
@@ -202,6 +204,7 @@ impl AppState {
             },
             console_urls: self.node.console_urls.clone(),
             notices: self.node.firstboot_notices.clone(),
+            venue_name: self.node.venue_name.clone(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Tournaments: setup, structure, clock, entries, busts, payouts, deals, tables and seating.
 
-use super::error::{ApiError, ApiResult};
+use super::error::{domain, ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::{execute, AppState, CommandResponse};
 use crate::auth::{AuthUser, Role};
@@ -301,7 +301,7 @@ async fn export_structure(
     match q.format.as_deref().unwrap_or("json") {
         "json" => Ok((
             [(header::CONTENT_TYPE, "application/json")],
-            t.structure.to_json()?,
+            t.structure.to_json().map_err(domain)?,
         )
             .into_response()),
         "csv" => Ok((
@@ -348,8 +348,8 @@ async fn import_structure(
 ) -> ApiResult<Json<CommandResponse>> {
     user.require(Role::Floor)?;
     let structure = match q.format.as_deref().unwrap_or("json") {
-        "json" => Structure::from_json(&body)?,
-        "csv" => Structure::from_csv(&t_name(&s, id)?, &body)?,
+        "json" => Structure::from_json(&body).map_err(domain)?,
+        "csv" => Structure::from_csv(&t_name(&s, id)?, &body).map_err(domain)?,
         other => {
             return Err(ApiError::bad_request(format!(
                 "unknown format {other:?}: use json or csv"
@@ -761,7 +761,8 @@ async fn preview_deal(
         hold_back: req.hold_back,
         method: req.method,
         rounding_unit: Money::cents(1),
-    })?;
+    })
+    .map_err(domain)?;
     let mut amounts = Vec::with_capacity(left);
     for (st, amount) in req.stacks.iter().zip(deal.payouts.iter()) {
         let e = t
