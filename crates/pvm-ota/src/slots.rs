@@ -6,13 +6,14 @@
 //! once after `reboot '0 tryboot'`.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
-use crate::bundle::{HashingReader, CHUNK};
+use sha2::{Digest, Sha256};
+
 use crate::error::{OtaError, Result};
-use crate::fsutil::atomic_write;
+use crate::fsutil::{atomic_write, hex};
 
 /// The two boot partition numbers the firmware can be told to use.
 pub const BOOT_PARTITIONS: [u32; 2] = [2, 3];
@@ -149,14 +150,9 @@ impl SlotLayout {
     }
 }
 
-/// Streams `src` into the device at `dest` from offset 0, returning the SHA-256 of
-/// what was written. Never creates or truncates: a block device can be neither.
-pub(crate) fn write_image(
-    dest: &Path,
-    size: u64,
-    src: &mut dyn Read,
-    progress: &mut dyn FnMut(u64),
-) -> Result<String> {
+/// Opens the device (or stand-in file) at `dest` for writing `size` bytes from offset 0.
+/// Never creates or truncates: a block device can be neither.
+pub(crate) fn open_slot(dest: &Path, size: u64) -> Result<File> {
     let err = |what: &str| OtaError::io(format!("{what} {}", dest.display()));
     let mut f = OpenOptions::new()
         .write(true)
@@ -173,41 +169,79 @@ pub(crate) fn write_image(
         }
     }
     f.seek(SeekFrom::Start(0)).map_err(err("seek"))?;
-    let mut hr = HashingReader::new(src.take(size));
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = hr.read(&mut buf).map_err(err("read payload for"))?;
-        if n == 0 {
-            break;
-        }
-        f.write_all(&buf[..n]).map_err(err("write"))?;
-        progress(n as u64);
-    }
-    f.sync_all().map_err(err("fsync"))?;
-    // Drop the cached pages so the re-read below comes from the medium, not memory.
-    let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
-    let (n, digest) = hr.finish();
-    if n != size {
-        return Err(OtaError::Truncated(format!(
-            "{} got {n} of {size} bytes",
-            dest.display()
-        )));
-    }
-    Ok(digest)
+    Ok(f)
 }
 
-/// SHA-256 of the first `size` bytes at `path`, read back from the medium.
+/// Writes one payload of `bundle` (at `offset`) into the slot device at `dest`, hashing
+/// each block as it goes (the bytes written are the bytes hashed), with the bundle read
+/// ahead on a thread of its own. One `fdatasync` at the end, not one per block; then the
+/// cached pages are dropped so [`read_back`] has to fetch them from the medium.
+///
+/// A digest that differs from the manifest's (the bundle changed since it was verified)
+/// is [`OtaError::PayloadHash`] after the slot was written: callers keep the slot unnamed
+/// in `autoboot.txt` until everything checked out, so a half-written slot never boots.
+pub(crate) fn write_payload(
+    dest: &Path,
+    bundle: &File,
+    payload: &crate::manifest::Payload,
+    offset: u64,
+    progress: &mut dyn FnMut(u64),
+) -> Result<()> {
+    let mut f = open_slot(dest, payload.size)?;
+    crate::bundle::hash_payload(bundle, payload, offset, &mut |block| {
+        f.write_all(block)
+            .map_err(OtaError::io(format!("write {}", dest.display())))?;
+        progress(block.len() as u64);
+        Ok(())
+    })?;
+    f.sync_data()
+        .map_err(OtaError::io(format!("fdatasync {}", dest.display())))?;
+    let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
+    Ok(())
+}
+
+/// SHA-256 of the first `size` bytes at `path`, read back from the medium, not from
+/// memory: with `O_DIRECT` where the file system supports it (ext4, block devices), else
+/// buffered after dropping the cached pages (which [`write_payload`] did after its fsync).
 pub fn read_back(path: &Path, size: u64) -> Result<String> {
-    let f = File::open(path).map_err(OtaError::io(format!("open {}", path.display())))?;
-    let mut hr = HashingReader::new(f.take(size));
-    std::io::copy(&mut hr, &mut std::io::sink())
-        .map_err(OtaError::io(format!("read back {}", path.display())))?;
-    let (n, digest) = hr.finish();
-    if n != size {
-        return Err(OtaError::Slot {
+    use std::os::unix::fs::OpenOptionsExt;
+    let direct = OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
+        .open(path);
+    let (f, direct) = match direct {
+        Ok(f) => (f, true),
+        // tmpfs and a few others refuse O_DIRECT at open.
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
+            let f = File::open(path).map_err(OtaError::io(format!("open {}", path.display())))?;
+            let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
+            (f, false)
+        }
+        Err(e) => {
+            return Err(OtaError::Io {
+                context: format!("open {}", path.display()),
+                source: e,
+            })
+        }
+    };
+    let src = crate::pipeline::Source {
+        file: &f,
+        offset: 0,
+        size,
+        direct,
+    };
+    let mut hasher = Sha256::new();
+    let what = format!("back {}", path.display());
+    crate::pipeline::stream(&src, &what, &mut |block| {
+        hasher.update(block);
+        Ok(())
+    })
+    .map_err(|e| match e {
+        OtaError::Truncated(reason) => OtaError::Slot {
             path: path.to_path_buf(),
-            reason: format!("read back {n} of {size} bytes"),
-        });
-    }
-    Ok(digest)
+            reason: format!("read {reason}"),
+        },
+        e => e,
+    })?;
+    Ok(hex(&hasher.finalize()))
 }

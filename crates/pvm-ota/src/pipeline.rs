@@ -1,0 +1,257 @@
+//! Overlapped streaming for the installer's three SHA-256 passes.
+//!
+//! One thread reads (a page-cache copy or a wait on the medium) while this thread hashes
+//! (and, when installing, writes) the block before it. Blocks travel through a small ring
+//! of large buffers, so memory stays at `DEPTH × BLOCK` whatever the payload size, and the
+//! two cores of a Pi-class machine are both busy instead of taking turns.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+
+use crate::error::{OtaError, Result};
+
+/// Bytes per block: large enough that a read or write is one big request to the medium.
+pub(crate) const BLOCK: usize = 2 << 20;
+/// Blocks in the ring: the reader may run this far ahead of the consumer.
+pub(crate) const DEPTH: usize = 4;
+/// `O_DIRECT` wants buffers, offsets and lengths aligned to the logical block size; 4 KiB
+/// covers every SD card and disk in sight.
+pub(crate) const ALIGN: usize = 4096;
+
+/// A buffer whose usable part starts on an [`ALIGN`] boundary (for `O_DIRECT` reads),
+/// carved out of a plain allocation so no unsafe code is needed.
+pub(crate) struct Block {
+    mem: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl Block {
+    fn new() -> Block {
+        let mem = vec![0u8; BLOCK + ALIGN];
+        let start = mem.as_ptr().align_offset(ALIGN);
+        // `align_offset` may in principle decline; an unaligned buffer only costs the
+        // `O_DIRECT` path, which then falls back (see `Source::read_direct`).
+        let start = if start < ALIGN { start } else { 0 };
+        Block { mem, start, len: 0 }
+    }
+
+    fn space(&mut self) -> &mut [u8] {
+        &mut self.mem[self.start..self.start + BLOCK]
+    }
+
+    fn data(&self) -> &[u8] {
+        &self.mem[self.start..self.start + self.len]
+    }
+}
+
+/// Where the reader thread takes bytes from: `size` bytes of `file` from `offset`.
+pub(crate) struct Source<'a> {
+    pub file: &'a File,
+    pub offset: u64,
+    pub size: u64,
+    /// `file` was opened with `O_DIRECT`: read whole aligned blocks.
+    pub direct: bool,
+}
+
+impl Source<'_> {
+    /// Fills `buf` with up to `want` bytes from `pos` (relative to the source); fewer only
+    /// at the end of the file.
+    fn fill(&self, buf: &mut [u8], pos: u64, want: usize) -> io::Result<usize> {
+        // O_DIRECT needs the request rounded up to the block size; the file (or device)
+        // holds at least `size` bytes when it is whole, and only `want` of them are used.
+        let ask = if self.direct {
+            want.div_ceil(ALIGN) * ALIGN
+        } else {
+            want
+        };
+        let mut got = 0;
+        while got < want {
+            match self
+                .file
+                .read_at(&mut buf[got..ask], self.offset + pos + got as u64)
+            {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(got.min(want))
+    }
+}
+
+enum Msg {
+    Data(Block),
+    /// The source ended after this many bytes.
+    Short(u64),
+    Failed(io::Error),
+}
+
+/// Streams the source through `consume`, one block at a time, with the reads done ahead
+/// on a thread of their own. Returns once every byte was consumed; a short source is
+/// [`OtaError::Truncated`], a read error is [`OtaError::Io`] with `what` as context, and
+/// the first error from `consume` stops both sides and is returned as is.
+pub(crate) fn stream(
+    src: &Source<'_>,
+    what: &str,
+    consume: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    std::thread::scope(|scope| {
+        let (data_tx, data_rx) = sync_channel::<Msg>(DEPTH);
+        let (free_tx, free_rx) = sync_channel::<Block>(DEPTH);
+        for _ in 0..DEPTH {
+            // Cannot fail: the channel has room for exactly DEPTH blocks and the receiver
+            // is alive in this scope.
+            let _ = free_tx.send(Block::new());
+        }
+        scope.spawn(move || read_ahead(src, free_rx, data_tx));
+        // The consumer's ends of both channels are dropped when this returns (before the
+        // scope joins the reader), so a reader waiting on either wakes up and stops.
+        consume_all(src.size, what, data_rx, free_tx, consume)
+    })
+}
+
+fn read_ahead(src: &Source<'_>, free: Receiver<Block>, out: SyncSender<Msg>) {
+    let mut pos = 0u64;
+    while pos < src.size {
+        let Ok(mut block) = free.recv() else {
+            return; // The consumer stopped.
+        };
+        let want = usize::try_from(src.size - pos).map_or(BLOCK, |left| left.min(BLOCK));
+        let msg = match src.fill(block.space(), pos, want) {
+            Ok(n) if n == want => {
+                block.len = n;
+                pos += n as u64;
+                Msg::Data(block)
+            }
+            Ok(n) => Msg::Short(pos + n as u64),
+            Err(e) => Msg::Failed(e),
+        };
+        let last = !matches!(msg, Msg::Data(_));
+        if out.send(msg).is_err() || last {
+            return;
+        }
+    }
+}
+
+fn consume_all(
+    size: u64,
+    what: &str,
+    data: Receiver<Msg>,
+    free: SyncSender<Block>,
+    consume: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    let mut done = 0u64;
+    while done < size {
+        match data.recv() {
+            Ok(Msg::Data(block)) => {
+                consume(block.data())?;
+                done += block.len as u64;
+                // The reader may have finished and dropped its end; nothing to recycle then.
+                let _ = free.send(block);
+            }
+            Ok(Msg::Short(n)) => {
+                return Err(OtaError::Truncated(format!("{what}: {n} of {size} bytes")))
+            }
+            Ok(Msg::Failed(e)) => {
+                return Err(OtaError::Io {
+                    context: format!("read {what}"),
+                    source: e,
+                })
+            }
+            Err(_) => {
+                return Err(OtaError::Io {
+                    context: format!("read {what}"),
+                    source: io::Error::other("the reader thread stopped"),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file_of(len: usize) -> (tempfile::NamedTempFile, Vec<u8>) {
+        let data: Vec<u8> = (0..len).map(|i| (i * 7 + i / 4096) as u8).collect();
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(&data).unwrap();
+        (f, data)
+    }
+
+    #[test]
+    fn every_byte_arrives_in_order_across_many_blocks() {
+        let len = 3 * BLOCK + 12345;
+        let (f, data) = file_of(len + 100);
+        let file = File::open(f.path()).unwrap();
+        let src = Source {
+            file: &file,
+            offset: 100,
+            size: len as u64,
+            direct: false,
+        };
+        let mut got = Vec::new();
+        stream(&src, "test", &mut |b| {
+            got.extend_from_slice(b);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got, data[100..100 + len]);
+    }
+
+    #[test]
+    fn a_source_shorter_than_promised_is_truncated() {
+        let (f, _) = file_of(BLOCK + 10);
+        let file = File::open(f.path()).unwrap();
+        let src = Source {
+            file: &file,
+            offset: 0,
+            size: 2 * BLOCK as u64,
+            direct: false,
+        };
+        let mut seen = 0;
+        let err = stream(&src, "short", &mut |b| {
+            seen += b.len();
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(
+            matches!(err, OtaError::Truncated(ref m) if m.contains("short")),
+            "{err}"
+        );
+        assert_eq!(
+            seen, BLOCK,
+            "the whole first block was handed on before the end"
+        );
+    }
+
+    #[test]
+    fn a_consumer_error_stops_the_reader_and_is_returned() {
+        let (f, _) = file_of(8 * BLOCK);
+        let file = File::open(f.path()).unwrap();
+        let src = Source {
+            file: &file,
+            offset: 0,
+            size: 8 * BLOCK as u64,
+            direct: false,
+        };
+        let mut calls = 0;
+        let err = stream(&src, "x", &mut |_| {
+            calls += 1;
+            if calls == 2 {
+                Err(OtaError::Malformed("stop here".into()))
+            } else {
+                Ok(())
+            }
+        })
+        .unwrap_err();
+        assert!(matches!(err, OtaError::Malformed(ref m) if m == "stop here"));
+        assert_eq!(calls, 2);
+    }
+}
