@@ -308,7 +308,7 @@ impl<B: Bootloader> UpdateAgent<B> {
             let mut done = 0u64;
             let mut last = 0u64;
             for (p, offset) in &layout.payloads {
-                hash_payload(&file, p, *offset, &mut |block| {
+                hash_payload(&file, p, *offset, None, &mut |block| {
                     done += block.len() as u64;
                     if done - last >= 8 << 20 {
                         last = done;

@@ -382,12 +382,13 @@ pub(crate) fn open_sequential(path: &Path) -> Result<File> {
 }
 
 /// Hashes one payload of an opened bundle, with the reads overlapped with the hashing,
-/// and checks it against the manifest. `each` sees every block after it was hashed (the
-/// installer writes it out there); `progress` gets the bytes done so far.
+/// and checks it against the manifest. `each` sees every block after it was hashed; with
+/// a `sink`, each hashed block is then written there (the installer's slot).
 pub(crate) fn hash_payload(
     bundle: &File,
     payload: &Payload,
     offset: u64,
+    sink: Option<&crate::pipeline::Sink<'_>>,
     each: &mut dyn FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
     let src = crate::pipeline::Source {
@@ -397,10 +398,15 @@ pub(crate) fn hash_payload(
         direct: false,
     };
     let mut hasher = Sha256::new();
-    crate::pipeline::stream(&src, &format!("payload {}", payload.file), &mut |block| {
-        hasher.update(block);
-        each(block)
-    })?;
+    crate::pipeline::stream_into(
+        &src,
+        &format!("payload {}", payload.file),
+        &mut |block| {
+            hasher.update(block);
+            each(block)
+        },
+        sink,
+    )?;
     if hex(&hasher.finalize()) != payload.sha256 {
         return Err(OtaError::PayloadHash {
             name: payload.file.clone(),
@@ -420,7 +426,7 @@ pub fn verify_bundle(
     let file = open_sequential(path)?;
     let mut done = 0u64;
     for (p, offset) in &layout.payloads {
-        hash_payload(&file, p, *offset, &mut |block| {
+        hash_payload(&file, p, *offset, None, &mut |block| {
             done += block.len() as u64;
             progress(done);
             Ok(())

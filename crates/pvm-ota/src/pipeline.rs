@@ -26,6 +26,8 @@ pub(crate) struct Block {
     mem: Vec<u8>,
     start: usize,
     len: usize,
+    /// Offset of the data within the source (and the destination).
+    pos: u64,
 }
 
 impl Block {
@@ -35,7 +37,12 @@ impl Block {
         // `align_offset` may in principle decline; an unaligned buffer only costs the
         // `O_DIRECT` path, which then falls back (see `Source::read_direct`).
         let start = if start < ALIGN { start } else { 0 };
-        Block { mem, start, len: 0 }
+        Block {
+            mem,
+            start,
+            len: 0,
+            pos: 0,
+        }
     }
 
     fn space(&mut self) -> &mut [u8] {
@@ -90,6 +97,35 @@ enum Msg {
     Failed(io::Error),
 }
 
+/// Where the writer stage puts each block, at the block's offset from 0.
+pub(crate) struct Sink<'a> {
+    /// Opened with `O_DIRECT`, where the device or file system allows it: 2 MiB requests go
+    /// to the medium as they are made, so the disk writes while the next block is hashed
+    /// instead of all at the final `fdatasync`.
+    pub direct: Option<&'a File>,
+    /// The same file opened plainly, for the unaligned tail of a payload (or everything
+    /// where `O_DIRECT` was refused).
+    pub buffered: &'a File,
+    /// For error messages: `write <what>`.
+    pub what: &'a str,
+}
+
+impl Sink<'_> {
+    fn put(&self, block: &Block) -> io::Result<()> {
+        let data = block.data();
+        let aligned = match self.direct {
+            Some(direct) => {
+                let n = data.len() / ALIGN * ALIGN;
+                direct.write_all_at(&data[..n], block.pos)?;
+                n
+            }
+            None => 0,
+        };
+        self.buffered
+            .write_all_at(&data[aligned..], block.pos + aligned as u64)
+    }
+}
+
 /// Streams the source through `consume`, one block at a time, with the reads done ahead
 /// on a thread of their own. Returns once every byte was consumed; a short source is
 /// [`OtaError::Truncated`], a read error is [`OtaError::Io`] with `what` as context, and
@@ -98,6 +134,18 @@ pub(crate) fn stream(
     src: &Source<'_>,
     what: &str,
     consume: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    stream_into(src, what, consume, None)
+}
+
+/// As [`stream`], and then each block, once consumed (hashed), goes to `sink` on a third
+/// thread: reading block n+1, hashing block n and writing block n-1 overlap. A write error
+/// stops everything and is returned as [`OtaError::Io`] naming the sink.
+pub(crate) fn stream_into(
+    src: &Source<'_>,
+    what: &str,
+    consume: &mut dyn FnMut(&[u8]) -> Result<()>,
+    sink: Option<&Sink<'_>>,
 ) -> Result<()> {
     std::thread::scope(|scope| {
         let (data_tx, data_rx) = sync_channel::<Msg>(DEPTH);
@@ -108,9 +156,57 @@ pub(crate) fn stream(
             let _ = free_tx.send(Block::new());
         }
         scope.spawn(move || read_ahead(src, free_rx, data_tx));
-        // The consumer's ends of both channels are dropped when this returns (before the
-        // scope joins the reader), so a reader waiting on either wakes up and stops.
-        consume_all(src.size, what, data_rx, free_tx, consume)
+        // The consumer's ends of the channels are dropped when this returns (before the
+        // scope joins the other threads), so a thread waiting on one wakes up and stops.
+        match sink {
+            None => consume_all(
+                src.size,
+                what,
+                data_rx,
+                &mut |block| {
+                    // The reader may have finished and dropped its end; nothing to recycle then.
+                    let _ = free_tx.send(block);
+                    Ok(())
+                },
+                consume,
+            ),
+            Some(sink) => {
+                let (write_tx, write_rx) = sync_channel::<Block>(DEPTH);
+                let writer = scope.spawn(move || -> io::Result<()> {
+                    for block in write_rx {
+                        sink.put(&block)?;
+                        let _ = free_tx.send(block);
+                    }
+                    Ok(())
+                });
+                let consumed = consume_all(
+                    src.size,
+                    what,
+                    data_rx,
+                    &mut |block| {
+                        write_tx.send(block).map_err(|_| OtaError::Io {
+                            context: format!("write {}", sink.what),
+                            source: io::Error::other("the writer stopped"),
+                        })
+                    },
+                    consume,
+                );
+                drop(write_tx);
+                let written = match writer.join() {
+                    Ok(r) => r.map_err(|e| OtaError::Io {
+                        context: format!("write {}", sink.what),
+                        source: e,
+                    }),
+                    Err(_) => Err(OtaError::Io {
+                        context: format!("write {}", sink.what),
+                        source: io::Error::other("the writer thread panicked"),
+                    }),
+                };
+                // A write error is the cause when both failed (the consumer then only saw
+                // the writer gone).
+                written.and(consumed)
+            }
+        }
     })
 }
 
@@ -124,6 +220,7 @@ fn read_ahead(src: &Source<'_>, free: Receiver<Block>, out: SyncSender<Msg>) {
         let msg = match src.fill(block.space(), pos, want) {
             Ok(n) if n == want => {
                 block.len = n;
+                block.pos = pos;
                 pos += n as u64;
                 Msg::Data(block)
             }
@@ -141,7 +238,7 @@ fn consume_all(
     size: u64,
     what: &str,
     data: Receiver<Msg>,
-    free: SyncSender<Block>,
+    pass_on: &mut dyn FnMut(Block) -> Result<()>,
     consume: &mut dyn FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
     let mut done = 0u64;
@@ -150,8 +247,7 @@ fn consume_all(
             Ok(Msg::Data(block)) => {
                 consume(block.data())?;
                 done += block.len as u64;
-                // The reader may have finished and dropped its end; nothing to recycle then.
-                let _ = free.send(block);
+                pass_on(block)?;
             }
             Ok(Msg::Short(n)) => {
                 return Err(OtaError::Truncated(format!("{what}: {n} of {size} bytes")))
@@ -253,5 +349,48 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, OtaError::Malformed(ref m) if m == "stop here"));
         assert_eq!(calls, 2);
+    }
+
+    #[test]
+    fn the_writer_stage_puts_every_block_at_its_offset_including_an_unaligned_tail() {
+        use std::os::unix::fs::OpenOptionsExt;
+        let len = 2 * BLOCK + 5000 + 3;
+        let (f, data) = file_of(len);
+        let file = File::open(f.path()).unwrap();
+        let src = Source {
+            file: &file,
+            offset: 0,
+            size: len as u64,
+            direct: false,
+        };
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let buffered = std::fs::OpenOptions::new()
+            .write(true)
+            .open(out.path())
+            .unwrap();
+        // O_DIRECT where the temp dir's file system takes it; the plain path otherwise.
+        let direct = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
+            .open(out.path())
+            .ok();
+        let sink = Sink {
+            direct: direct.as_ref(),
+            buffered: &buffered,
+            what: "out",
+        };
+        let mut hashed = 0;
+        stream_into(
+            &src,
+            "test",
+            &mut |b| {
+                hashed += b.len();
+                Ok(())
+            },
+            Some(&sink),
+        )
+        .unwrap();
+        assert_eq!(hashed, len);
+        assert_eq!(std::fs::read(out.path()).unwrap(), data);
     }
 }

@@ -6,7 +6,7 @@
 //! once after `reboot '0 tryboot'`.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
@@ -172,10 +172,12 @@ pub(crate) fn open_slot(dest: &Path, size: u64) -> Result<File> {
     Ok(f)
 }
 
-/// Writes one payload of `bundle` (at `offset`) into the slot device at `dest`, hashing
-/// each block as it goes (the bytes written are the bytes hashed), with the bundle read
-/// ahead on a thread of its own. One `fdatasync` at the end, not one per block; then the
-/// cached pages are dropped so [`read_back`] has to fetch them from the medium.
+/// Writes one payload of `bundle` (at `offset`) into the slot device at `dest`: a reader
+/// thread reads the bundle ahead, this thread hashes each block (the bytes written are the
+/// bytes hashed), and a writer thread writes the block before it, with `O_DIRECT` where
+/// allowed so the medium is busy while hashing goes on. One `fdatasync` at the end, not one
+/// per block; then any cached pages are dropped so [`read_back`] has to fetch them from the
+/// medium.
 ///
 /// A digest that differs from the manifest's (the bundle changed since it was verified)
 /// is [`OtaError::PayloadHash`] after the slot was written: callers keep the slot unnamed
@@ -187,10 +189,22 @@ pub(crate) fn write_payload(
     offset: u64,
     progress: &mut dyn FnMut(u64),
 ) -> Result<()> {
-    let mut f = open_slot(dest, payload.size)?;
-    crate::bundle::hash_payload(bundle, payload, offset, &mut |block| {
-        f.write_all(block)
-            .map_err(OtaError::io(format!("write {}", dest.display())))?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = open_slot(dest, payload.size)?;
+    // Block devices and ext4 take O_DIRECT; tmpfs and a few others refuse it at open, and
+    // then everything goes through the page cache and the final fdatasync.
+    let direct = OpenOptions::new()
+        .write(true)
+        .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
+        .open(dest)
+        .ok();
+    let what = dest.display().to_string();
+    let sink = crate::pipeline::Sink {
+        direct: direct.as_ref(),
+        buffered: &f,
+        what: &what,
+    };
+    crate::bundle::hash_payload(bundle, payload, offset, Some(&sink), &mut |block| {
         progress(block.len() as u64);
         Ok(())
     })?;
