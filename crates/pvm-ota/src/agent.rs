@@ -370,7 +370,7 @@ impl<B: Bootloader> UpdateAgent<B> {
             };
             let status = &mut self.status;
             let listener = &mut self.listener;
-            write_payload(dest, &file, p, *offset, &mut |n| {
+            let read_back = write_payload(dest, &file, p, *offset, &mut |n| {
                 done += n;
                 if done - last >= 8 << 20 || done == payload_total {
                     last = done;
@@ -383,10 +383,20 @@ impl<B: Bootloader> UpdateAgent<B> {
                     }
                 }
             })?;
-            written.push((dest.clone(), p.size, p.sha256.clone(), p.file.clone()));
+            written.push((
+                dest.clone(),
+                p.size,
+                p.sha256.clone(),
+                p.file.clone(),
+                read_back,
+            ));
         }
-        for (dest, size, sha, name) in written {
-            if read_back(&dest, size)? != sha {
+        for (dest, size, sha, name, read_already) in written {
+            let digest = match read_already {
+                Some(d) => d,
+                None => read_back(&dest, size)?,
+            };
+            if digest != sha {
                 return Err(OtaError::Slot {
                     path: dest,
                     reason: format!("{name} reads back differently than written"),

@@ -383,14 +383,15 @@ pub(crate) fn open_sequential(path: &Path) -> Result<File> {
 
 /// Hashes one payload of an opened bundle, with the reads overlapped with the hashing,
 /// and checks it against the manifest. `each` sees every block after it was hashed; with
-/// a `sink`, each hashed block is then written there (the installer's slot).
+/// a `sink`, each hashed block is then written there (the installer's slot), and what the
+/// sink read back from the medium, if it did, is returned as a SHA-256.
 pub(crate) fn hash_payload(
     bundle: &File,
     payload: &Payload,
     offset: u64,
     sink: Option<&crate::pipeline::Sink<'_>>,
     each: &mut dyn FnMut(&[u8]) -> Result<()>,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let src = crate::pipeline::Source {
         file: bundle,
         offset,
@@ -398,7 +399,7 @@ pub(crate) fn hash_payload(
         direct: false,
     };
     let mut hasher = Sha256::new();
-    crate::pipeline::stream_into(
+    let read_back = crate::pipeline::stream_into(
         &src,
         &format!("payload {}", payload.file),
         &mut |block| {
@@ -412,7 +413,7 @@ pub(crate) fn hash_payload(
             name: payload.file.clone(),
         });
     }
-    Ok(())
+    Ok(read_back)
 }
 
 /// Full verification pass over a bundle, reporting bytes hashed so far.

@@ -108,6 +108,12 @@ pub(crate) struct Sink<'a> {
     pub buffered: &'a File,
     /// For error messages: `write <what>`.
     pub what: &'a str,
+    /// The same file opened for reading with `O_DIRECT`: each block is read back from the
+    /// medium and hashed on a thread of its own as soon as it was written (a direct read
+    /// first flushes any cached page of its range, so the buffered tail is read back from
+    /// the medium too). Only ever set together with `direct`: a buffered read here would
+    /// see the page cache, not the medium.
+    pub check: Option<&'a File>,
 }
 
 impl Sink<'_> {
@@ -135,18 +141,20 @@ pub(crate) fn stream(
     what: &str,
     consume: &mut dyn FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
-    stream_into(src, what, consume, None)
+    stream_into(src, what, consume, None).map(|_| ())
 }
 
 /// As [`stream`], and then each block, once consumed (hashed), goes to `sink` on a third
 /// thread: reading block n+1, hashing block n and writing block n-1 overlap. A write error
-/// stops everything and is returned as [`OtaError::Io`] naming the sink.
+/// stops everything and is returned as [`OtaError::Io`] naming the sink. With
+/// [`Sink::check`], a fourth thread reads each written block back from the medium and the
+/// SHA-256 of what it read is returned.
 pub(crate) fn stream_into(
     src: &Source<'_>,
     what: &str,
     consume: &mut dyn FnMut(&[u8]) -> Result<()>,
     sink: Option<&Sink<'_>>,
-) -> Result<()> {
+) -> Result<Option<String>> {
     std::thread::scope(|scope| {
         let (data_tx, data_rx) = sync_channel::<Msg>(DEPTH);
         let (free_tx, free_rx) = sync_channel::<Block>(DEPTH);
@@ -169,12 +177,26 @@ pub(crate) fn stream_into(
                     Ok(())
                 },
                 consume,
-            ),
+            )
+            .map(|()| None),
             Some(sink) => {
                 let (write_tx, write_rx) = sync_channel::<Block>(DEPTH);
+                let (check_tx, check_rx) = sync_channel::<(u64, usize)>(DEPTH);
+                let checker = sink.check.map(|file| {
+                    let src = Source {
+                        file,
+                        offset: 0,
+                        size: src.size,
+                        direct: true,
+                    };
+                    scope.spawn(move || read_back_behind(&src, check_rx))
+                });
                 let writer = scope.spawn(move || -> io::Result<()> {
                     for block in write_rx {
                         sink.put(&block)?;
+                        if sink.check.is_some() && check_tx.send((block.pos, block.len)).is_err() {
+                            return Err(io::Error::other("the read-back stopped"));
+                        }
                         let _ = free_tx.send(block);
                     }
                     Ok(())
@@ -202,14 +224,52 @@ pub(crate) fn stream_into(
                         source: io::Error::other("the writer thread panicked"),
                     }),
                 };
-                // A write error is the cause when both failed (the consumer then only saw
-                // the writer gone).
-                written.and(consumed)
+                let checked = match checker.map(|c| c.join()) {
+                    None => Ok(None),
+                    Some(Ok(Ok(digest))) => Ok(Some(digest)),
+                    Some(Ok(Err(e))) => Err(OtaError::Io {
+                        context: format!("read back {}", sink.what),
+                        source: e,
+                    }),
+                    Some(Err(_)) => Err(OtaError::Io {
+                        context: format!("read back {}", sink.what),
+                        source: io::Error::other("the read-back thread panicked"),
+                    }),
+                };
+                // A write error is the cause when several failed (the consumer then only
+                // saw the writer gone, the read-back only its input end).
+                written.and(consumed).and(checked)
             }
         }
     })
 }
 
+/// Reads back each written range, in order, from the medium and hashes it; returns the
+/// SHA-256 (hex) of everything read back. Ends with an error if a range comes back short.
+fn read_back_behind(src: &Source<'_>, written: Receiver<(u64, usize)>) -> io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut block = Block::new();
+    let mut hasher = Sha256::new();
+    let mut expect = 0u64;
+    for (pos, len) in written {
+        if pos != expect {
+            return Err(io::Error::other(format!(
+                "read-back out of order: {pos} after {expect}"
+            )));
+        }
+        let n = src.fill(block.space(), pos, len)?;
+        if n != len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{n} of {len} bytes at {pos}"),
+            ));
+        }
+        block.len = n;
+        hasher.update(block.data());
+        expect = pos + n as u64;
+    }
+    Ok(crate::fsutil::hex(&hasher.finalize()))
+}
 fn read_ahead(src: &Source<'_>, free: Receiver<Block>, out: SyncSender<Msg>) {
     let mut pos = 0u64;
     while pos < src.size {
@@ -374,13 +434,21 @@ mod tests {
             .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
             .open(out.path())
             .ok();
+        let check = direct.as_ref().and_then(|_| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
+                .open(out.path())
+                .ok()
+        });
         let sink = Sink {
             direct: direct.as_ref(),
             buffered: &buffered,
             what: "out",
+            check: check.as_ref(),
         };
         let mut hashed = 0;
-        stream_into(
+        let read_back = stream_into(
             &src,
             "test",
             &mut |b| {
@@ -392,5 +460,11 @@ mod tests {
         .unwrap();
         assert_eq!(hashed, len);
         assert_eq!(std::fs::read(out.path()).unwrap(), data);
+        use sha2::Digest;
+        let want = crate::fsutil::hex(&sha2::Sha256::digest(&data));
+        assert_eq!(read_back.is_some(), check.is_some());
+        if let Some(got) = read_back {
+            assert_eq!(got, want, "what was read back behind the writer");
+        }
     }
 }

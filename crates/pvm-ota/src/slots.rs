@@ -179,6 +179,10 @@ pub(crate) fn open_slot(dest: &Path, size: u64) -> Result<File> {
 /// per block; then any cached pages are dropped so [`read_back`] has to fetch them from the
 /// medium.
 ///
+/// Where `O_DIRECT` works both ways, each block is also read back from the medium right
+/// after it was written, and the SHA-256 of what came back is returned; otherwise `None`,
+/// and the caller reads the slot back with [`read_back`] after this returned.
+///
 /// A digest that differs from the manifest's (the bundle changed since it was verified)
 /// is [`OtaError::PayloadHash`] after the slot was written: callers keep the slot unnamed
 /// in `autoboot.txt` until everything checked out, so a half-written slot never boots.
@@ -188,7 +192,7 @@ pub(crate) fn write_payload(
     payload: &crate::manifest::Payload,
     offset: u64,
     progress: &mut dyn FnMut(u64),
-) -> Result<()> {
+) -> Result<Option<String>> {
     use std::os::unix::fs::OpenOptionsExt;
     let f = open_slot(dest, payload.size)?;
     // Block devices and ext4 take O_DIRECT; tmpfs and a few others refuse it at open, and
@@ -198,20 +202,31 @@ pub(crate) fn write_payload(
         .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
         .open(dest)
         .ok();
+    // Read back right behind the writer only where both directions bypass the page cache.
+    let check = match direct {
+        Some(_) => OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
+            .open(dest)
+            .ok(),
+        None => None,
+    };
     let what = dest.display().to_string();
     let sink = crate::pipeline::Sink {
         direct: direct.as_ref(),
         buffered: &f,
         what: &what,
+        check: check.as_ref(),
     };
-    crate::bundle::hash_payload(bundle, payload, offset, Some(&sink), &mut |block| {
-        progress(block.len() as u64);
-        Ok(())
-    })?;
+    let read_back =
+        crate::bundle::hash_payload(bundle, payload, offset, Some(&sink), &mut |block| {
+            progress(block.len() as u64);
+            Ok(())
+        })?;
     f.sync_data()
         .map_err(OtaError::io(format!("fdatasync {}", dest.display())))?;
     let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
-    Ok(())
+    Ok(read_back)
 }
 
 /// SHA-256 of the first `size` bytes at `path`, read back from the medium, not from
