@@ -162,6 +162,7 @@ async fn an_enrolled_node_syncs_its_log_and_hears_from_the_cloud_on_its_own_subj
         last_event_seq: n as u64,
         clock_offset_ms: Some(-3),
         sent_at_ms: 0,
+        update: None,
     };
     node.publish(
         pvm_sync::subjects::up_heartbeat(enrolled.node_id),
@@ -317,6 +318,7 @@ async fn a_heartbeat_naming_another_node_changes_nothing() {
         last_event_seq: 0,
         clock_offset_ms: None,
         sent_at_ms: 0,
+        update: None,
     };
     // On A's subject, claiming to be B; then A's own.
     for (subject_node, body) in [(nodes[0], beat(nodes[1], 7)), (nodes[0], beat(nodes[0], 9))] {

@@ -43,13 +43,31 @@ pub struct Node {
     /// Events not yet synced (`last_event_seq - last_synced_seq`).
     pub sync_lag: Option<i64>,
     pub clock_offset_ms: Option<i64>,
+    /// The node's system update, as its last heartbeat reported it; absent from nodes
+    /// that report none (older versions, or machines whose updates are not managed).
+    pub update: Option<NodeUpdate>,
+}
+
+/// Where a node's system update stands.
+#[derive(Serialize, ToSchema)]
+pub struct NodeUpdate {
+    /// `idle`, `downloading`, `verifying`, `installing`, `ready`, `trying`, `committed`,
+    /// `rolled_back` or `failed`.
+    pub state: String,
+    /// 0–100 while a download, verification or install moves bytes.
+    pub progress_pct: Option<i16>,
+    /// The version being (or last) installed.
+    pub target_version: Option<String>,
+    /// Why the last attempt failed or was rolled back.
+    pub last_error: Option<String>,
 }
 
 /// `$1` is the tenant, `$2` the online window in seconds; callers add their own filters.
 const NODE_SELECT: &str = "SELECT n.id, n.venue_id, v.name, n.hostname, n.version, n.enrolled_at,
         coalesce(n.last_heartbeat_at > now() - make_interval(secs => $2), false),
         n.last_heartbeat_at, n.uptime_s, n.temperature_c, n.disk_free_bytes,
-        n.disk_total_bytes, n.last_synced_seq, n.last_event_seq, n.clock_offset_ms
+        n.disk_total_bytes, n.last_synced_seq, n.last_event_seq, n.clock_offset_ms,
+        n.update_state, n.update_progress_pct, n.update_target_version, n.update_error
      FROM nodes n JOIN venues v ON v.id = n.venue_id AND v.tenant_id = n.tenant_id
      WHERE n.tenant_id = $1";
 
@@ -73,6 +91,12 @@ fn node(r: &tokio_postgres::Row) -> Node {
         last_event_seq: last,
         sync_lag: last.map(|l| (l - synced.unwrap_or(0)).max(0)),
         clock_offset_ms: r.get(14),
+        update: r.get::<_, Option<String>>(15).map(|state| NodeUpdate {
+            state,
+            progress_pct: r.get(16),
+            target_version: r.get(17),
+            last_error: r.get(18),
+        }),
     }
 }
 

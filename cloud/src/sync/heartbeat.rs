@@ -55,11 +55,19 @@ pub async fn record(
     beat: &Heartbeat,
 ) -> Result<bool, HeartbeatError> {
     let client = pool.get().await?;
+    let update = beat.update.as_ref();
+    // A node that reports no update state (older, or not an A/B appliance) clears it, so
+    // the fleet never shows a stale one.
+    let progress = update
+        .and_then(|u| u.progress_pct)
+        .map(|p| i16::from(p.min(100)));
     let updated = client
         .execute(
             "UPDATE nodes SET last_heartbeat_at = now(), version = $2, uptime_s = $3, \
                temperature_c = $4, disk_free_bytes = $5, disk_total_bytes = $6, \
-               last_synced_seq = $7, last_event_seq = $8, clock_offset_ms = $9 \
+               last_synced_seq = $7, last_event_seq = $8, clock_offset_ms = $9, \
+               update_state = $10, update_progress_pct = $11, update_target_version = $12, \
+               update_error = $13 \
              WHERE id = $1",
             &[
                 &beat.node_id,
@@ -71,6 +79,10 @@ pub async fn record(
                 &clamp(beat.last_synced_seq),
                 &clamp(beat.last_event_seq),
                 &beat.clock_offset_ms,
+                &update.map(|u| u.state.as_str()),
+                &progress,
+                &update.and_then(|u| u.target_version.as_deref()),
+                &update.and_then(|u| u.last_error.as_deref()),
             ],
         )
         .await?;
@@ -120,6 +132,7 @@ mod tests {
             last_event_seq: 0,
             clock_offset_ms: None,
             sent_at_ms: 0,
+            update: None,
         })
         .unwrap()
     }

@@ -36,6 +36,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "sync_rejected_outbox",
         sql: include_str!("../../migrations/0101_sync_rejected_outbox.sql"),
     },
+    Migration {
+        version: 110,
+        name: "node_update_status",
+        sql: include_str!("../../migrations/0110_node_update_status.sql"),
+    },
 ];
 
 /// The sync side's routes, merged into the API router.

@@ -175,6 +175,7 @@ pub async fn start_with_hooks(
         &config.data_dir,
         VERSION,
     ));
+    cloud.report_updates(update.watch_status());
     let state = AppState {
         engine: engine.clone(),
         auth: auth.clone(),

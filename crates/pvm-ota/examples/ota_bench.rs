@@ -15,7 +15,7 @@ use std::time::Instant;
 use pvm_ota::bundle::{make_manifest, write_bundle, BundleSpec, VerifyOptions};
 use pvm_ota::{
     keys, AgentConfig, Autoboot, Conditions, FileBootloader, KeyChanges, PayloadKind, Slot,
-    SlotLayout, TrustStore, UpdateAgent,
+    SlotLayout, TrustStore, UpdateAgent, UpdateState,
 };
 use semver::Version;
 
@@ -42,15 +42,26 @@ fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Nanoseconds this process has run on a CPU (the machine may be shared and
-/// overloaded; wall time alone would measure the neighbours).
-fn cpu_ns() -> Option<u64> {
-    fs::read_to_string("/proc/self/schedstat")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+/// Seconds this process (every thread, including the installer's reader threads that
+/// have ended) has run on a CPU: the machine may be shared and overloaded, and wall time
+/// alone would measure the neighbours. utime + stime of /proc/self/stat, in the kernel's
+/// fixed 100 Hz user-visible ticks.
+fn cpu_secs() -> Option<f64> {
+    let stat = fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name may hold spaces; the fields after it are fixed.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "NOT met"
+    }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -138,14 +149,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         local_minute_of_day: 0,
     };
 
+    // When each state began, to split the time between the passes.
+    let marks = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(UpdateState, Instant)>::new()));
+    let seen = marks.clone();
+    agent.set_listener(Box::new(move |st| {
+        if let Ok(mut m) = seen.lock() {
+            if m.last().map(|(s, _)| *s) != Some(st.state) {
+                m.push((st.state, Instant::now()));
+            }
+        }
+    }));
+
     let payload_bytes = (boot_mib + rootfs_mib) << 20;
     let rss_before = peak_rss_kib();
-    let cpu0 = cpu_ns();
+    let cpu0 = cpu_secs();
     let t0 = Instant::now();
     agent.install(&bundle, &venue, false)?;
     let secs = t0.elapsed().as_secs_f64();
-    let cpu_secs = match (cpu0, cpu_ns()) {
-        (Some(a), Some(b)) => (b - a) as f64 / 1e9,
+    let cpu = match (cpu0, cpu_secs()) {
+        (Some(a), Some(b)) => b - a,
         _ => f64::NAN,
     };
     let mb = payload_bytes as f64 / 1e6;
@@ -153,18 +175,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "payload: {} MiB (boot {boot_mib} MiB + rootfs {rootfs_mib} MiB)",
         payload_bytes >> 20
     );
+    let wall_rate = mb / secs;
     println!(
-        "verify + install + read-back: {secs:.2} s wall, {:.0} MB/s (target >= 200 MB/s)",
-        mb / secs
+        "verify + install + read-back: {secs:.2} s wall, {wall_rate:.0} MB/s (target >= 200 MB/s: {})",
+        verdict(wall_rate >= 200.0)
     );
-    println!("  on-CPU time {cpu_secs:.2} s: {:.0} MB/s per CPU-second (3 SHA-256 passes, 2 reads, 1 write)", mb / cpu_secs);
+    let cpu_rate = mb / cpu;
+    println!(
+        "  on-CPU time {cpu:.2} s (all threads): {cpu_rate:.0} MB/s per CPU-second (target >= 200: {}; \
+         3 SHA-256 passes, 2 bundle reads, 1 write, 1 read from the medium)",
+        verdict(cpu_rate >= 200.0)
+    );
+    if let Ok(m) = marks.lock() {
+        let at = |state| m.iter().find(|(s, _)| *s == state).map(|(_, t)| *t);
+        if let (Some(v), Some(i), Some(r)) = (
+            at(UpdateState::Verifying),
+            at(UpdateState::Installing),
+            at(UpdateState::Ready),
+        ) {
+            println!(
+                "  verify pass {:.2} s, write + fdatasync + read-back {:.2} s",
+                (i - v).as_secs_f64(),
+                (r - i).as_secs_f64()
+            );
+        }
+    }
     if let Ok(load) = fs::read_to_string("/proc/loadavg") {
         println!("  load average during the run: {}", load.trim());
     }
+    let peak = peak_rss_kib().unwrap_or(u64::MAX);
     println!(
-        "peak RSS: {} KiB before install, {} KiB after (target <= 32768 KiB)",
+        "peak RSS: {} KiB before install, {peak} KiB after (target <= 32768 KiB: {})",
         rss_before.unwrap_or(0),
-        peak_rss_kib().unwrap_or(0)
+        verdict(peak <= 32768)
     );
     Ok(())
 }

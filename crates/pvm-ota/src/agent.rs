@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::bootloader::Bootloader;
-use crate::bundle::{verify_bundle, walk_bundle, VerifyOptions};
+use crate::bundle::{hash_payload, open_sequential, read_layout, VerifyOptions};
 use crate::error::{OtaError, Result};
 use crate::fsutil::atomic_write;
 use crate::keys::TrustStore;
 use crate::manifest::PayloadKind;
-use crate::slots::{read_back, write_image, Autoboot, SlotLayout};
+use crate::slots::{read_back, write_payload, Autoboot, SlotLayout};
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -299,22 +299,29 @@ impl<B: Bootloader> UpdateAgent<B> {
 
     fn install_inner(&mut self, bundle: &Path) -> Result<()> {
         let opts = self.cfg.verify.clone();
-        let total = std::fs::metadata(bundle)
-            .map_err(OtaError::io(format!("stat {}", bundle.display())))?
-            .len();
-        let verified = {
+        // One open file for both passes: the install pass hashes every byte it writes
+        // against the manifest verified here, so a bundle changed in between is caught.
+        let layout = read_layout(bundle, &self.trust, &opts)?;
+        let file = open_sequential(bundle)?;
+        let total: u64 = layout.payloads.iter().map(|(p, _)| p.size).sum();
+        {
+            let mut done = 0u64;
             let mut last = 0u64;
-            let mut report = |done: u64| {
-                if done - last >= 8 << 20 {
-                    last = done;
-                    self.status.progress = Some(Progress { done, total });
-                    if let Some(l) = self.listener.as_mut() {
-                        l(&self.status);
+            for (p, offset) in &layout.payloads {
+                hash_payload(&file, p, *offset, None, &mut |block| {
+                    done += block.len() as u64;
+                    if done - last >= 8 << 20 {
+                        last = done;
+                        self.status.progress = Some(Progress { done, total });
+                        if let Some(l) = self.listener.as_mut() {
+                            l(&self.status);
+                        }
                     }
-                }
-            };
-            verify_bundle(bundle, &self.trust, &opts, &mut report)?
-        };
+                    Ok(())
+                })?;
+            }
+        }
+        let verified = &layout.verified;
         let m = &verified.manifest;
         if m.payload(PayloadKind::Boot).is_none() || m.payload(PayloadKind::Rootfs).is_none() {
             return Err(OtaError::Malformed(
@@ -323,10 +330,10 @@ impl<B: Bootloader> UpdateAgent<B> {
         }
         self.trust.apply(&m.keys, &verified.signer)?;
 
-        let layout = self.cfg.layout.clone();
-        let current = Autoboot::read(&layout.autoboot)?;
+        let slots = self.cfg.layout.clone();
+        let current = Autoboot::read(&slots.autoboot)?;
         let active = current.normal;
-        let target = layout.other(active)?.clone();
+        let target = slots.other(active)?.clone();
         // While the target slot is being overwritten nothing may name it, not even
         // for a one-shot boot.
         if current.tryboot != active {
@@ -334,7 +341,7 @@ impl<B: Bootloader> UpdateAgent<B> {
                 normal: active,
                 tryboot: active,
             }
-            .write(&layout.autoboot)?;
+            .write(&slots.autoboot)?;
         }
         self.status.version = Some(m.version.to_string());
         self.status.target_partition = Some(target.boot_partition);
@@ -351,19 +358,19 @@ impl<B: Bootloader> UpdateAgent<B> {
         });
         self.set_state(UpdateState::Installing)?;
 
-        let mut written = Vec::new();
         let mut done = 0u64;
         let mut last = 0u64;
-        let status = &mut self.status;
-        let listener = &mut self.listener;
-        walk_bundle(bundle, &self.trust, &opts, &mut |p, r| {
+        let mut written = Vec::new();
+        for (p, offset) in &layout.payloads {
             let dest = match p.kind {
                 PayloadKind::Boot => &target.boot,
                 PayloadKind::Rootfs => &target.system,
                 // Verified with the rest; app binaries ship inside the rootfs on A/B systems.
-                PayloadKind::App => return Ok(()),
+                PayloadKind::App => continue,
             };
-            let digest = write_image(dest, p.size, r, &mut |n| {
+            let status = &mut self.status;
+            let listener = &mut self.listener;
+            let read_back = write_payload(dest, &file, p, *offset, &mut |n| {
                 done += n;
                 if done - last >= 8 << 20 || done == payload_total {
                     last = done;
@@ -376,22 +383,27 @@ impl<B: Bootloader> UpdateAgent<B> {
                     }
                 }
             })?;
-            if digest != p.sha256 {
-                return Err(OtaError::PayloadHash {
-                    name: p.file.clone(),
-                });
-            }
-            written.push((dest.clone(), p.size, p.sha256.clone(), p.file.clone()));
-            Ok(())
-        })?;
-        for (dest, size, sha, name) in written {
-            if read_back(&dest, size)? != sha {
+            written.push((
+                dest.clone(),
+                p.size,
+                p.sha256.clone(),
+                p.file.clone(),
+                read_back,
+            ));
+        }
+        for (dest, size, sha, name, read_already) in written {
+            let digest = match read_already {
+                Some(d) => d,
+                None => read_back(&dest, size)?,
+            };
+            if digest != sha {
                 return Err(OtaError::Slot {
                     path: dest,
                     reason: format!("{name} reads back differently than written"),
                 });
             }
         }
+        let layout = slots;
         if self.cfg.set_cmdline_root {
             let root = target.system.to_str().ok_or_else(|| OtaError::Slot {
                 path: target.system.clone(),

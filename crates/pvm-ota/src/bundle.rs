@@ -157,11 +157,11 @@ pub fn read_header(path: &Path) -> Result<(Vec<u8>, Option<String>)> {
     Ok((m, s))
 }
 
-type Entries<'a> = tar::Entries<'a, BufReader<File>>;
-
 /// Returns the manifest bytes and the signature text, `None` when the entry after
 /// the manifest is not a signature (so an unsigned bundle is named as such).
-fn read_manifest_and_signature(entries: &mut Entries<'_>) -> Result<(Vec<u8>, Option<String>)> {
+fn read_manifest_and_signature<R: Read>(
+    entries: &mut tar::Entries<'_, R>,
+) -> Result<(Vec<u8>, Option<String>)> {
     let mut first = next_entry(entries, "manifest.json")?;
     if entry_name(&first)? != MANIFEST_NAME {
         return Err(OtaError::Malformed(format!(
@@ -184,10 +184,10 @@ fn read_manifest_and_signature(entries: &mut Entries<'_>) -> Result<(Vec<u8>, Op
     Ok((manifest, Some(sig)))
 }
 
-fn next_entry<'a>(
-    entries: &mut Entries<'a>,
+fn next_entry<'a, R: Read>(
+    entries: &mut tar::Entries<'a, R>,
     what: &str,
-) -> Result<tar::Entry<'a, BufReader<File>>> {
+) -> Result<tar::Entry<'a, R>> {
     match entries.next() {
         None => Err(OtaError::Truncated(format!(
             "the bundle ends before {what}"
@@ -196,7 +196,7 @@ fn next_entry<'a>(
     }
 }
 
-fn entry_name(e: &tar::Entry<'_, BufReader<File>>) -> Result<String> {
+fn entry_name<R: Read>(e: &tar::Entry<'_, R>) -> Result<String> {
     Ok(e.path().map_err(tar_error)?.to_string_lossy().into_owned())
 }
 
@@ -326,6 +326,96 @@ pub fn walk_bundle(
     Ok(verified)
 }
 
+/// A bundle whose header verified, with where each payload's bytes lie in the file.
+#[derive(Clone, Debug)]
+pub struct BundleLayout {
+    pub verified: Verified,
+    /// Each payload of the manifest, in order, with the offset of its data in the bundle.
+    pub payloads: Vec<(Payload, u64)>,
+}
+
+/// Checks the header (signature, trust, product, board, versions) and locates every
+/// payload by seeking over the archive, without reading payload bytes: names, order and
+/// sizes must be the manifest's, and nothing may follow. A bundle cut short inside the
+/// last payload is found by whoever reads it ([`hash_payload`]).
+pub fn read_layout(path: &Path, store: &TrustStore, opts: &VerifyOptions) -> Result<BundleLayout> {
+    let file = File::open(path).map_err(OtaError::io(format!("open {}", path.display())))?;
+    let mut archive = tar::Archive::new(file);
+    let mut entries = archive.entries_with_seek().map_err(tar_error)?;
+    let (manifest_json, sig) = read_manifest_and_signature(&mut entries)?;
+    let verified = check_header(&manifest_json, sig.as_deref(), store, opts)?;
+    let mut payloads = Vec::with_capacity(verified.manifest.payloads.len());
+    for p in &verified.manifest.payloads {
+        let entry = next_entry(&mut entries, &format!("payload {}", p.file))?;
+        let name = entry_name(&entry)?;
+        if name != p.file {
+            return Err(OtaError::Malformed(format!(
+                "expected payload {} next, found {name:?}",
+                p.file
+            )));
+        }
+        if entry.size() != p.size {
+            return Err(OtaError::PayloadSize {
+                name: p.file.clone(),
+                expected: p.size,
+                actual: entry.size(),
+            });
+        }
+        payloads.push((p.clone(), entry.raw_file_position()));
+    }
+    if let Some(extra) = entries.next() {
+        let extra = extra.map_err(tar_error)?;
+        return Err(OtaError::Malformed(format!(
+            "unexpected entry {:?} after the payloads",
+            entry_name(&extra)?
+        )));
+    }
+    Ok(BundleLayout { verified, payloads })
+}
+
+/// Opens a file for streaming it front to back once: the kernel reads ahead further.
+pub(crate) fn open_sequential(path: &Path) -> Result<File> {
+    let f = File::open(path).map_err(OtaError::io(format!("open {}", path.display())))?;
+    // Advice only; a file system that ignores it reads the same bytes.
+    let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::Sequential);
+    Ok(f)
+}
+
+/// Hashes one payload of an opened bundle, with the reads overlapped with the hashing,
+/// and checks it against the manifest. `each` sees every block after it was hashed; with
+/// a `sink`, each hashed block is then written there (the installer's slot), and what the
+/// sink read back from the medium, if it did, is returned as a SHA-256.
+pub(crate) fn hash_payload(
+    bundle: &File,
+    payload: &Payload,
+    offset: u64,
+    sink: Option<&crate::pipeline::Sink<'_>>,
+    each: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<Option<String>> {
+    let src = crate::pipeline::Source {
+        file: bundle,
+        offset,
+        size: payload.size,
+        direct: false,
+    };
+    let mut hasher = Sha256::new();
+    let read_back = crate::pipeline::stream_into(
+        &src,
+        &format!("payload {}", payload.file),
+        &mut |block| {
+            hasher.update(block);
+            each(block)
+        },
+        sink,
+    )?;
+    if hex(&hasher.finalize()) != payload.sha256 {
+        return Err(OtaError::PayloadHash {
+            name: payload.file.clone(),
+        });
+    }
+    Ok(read_back)
+}
+
 /// Full verification pass over a bundle, reporting bytes hashed so far.
 pub fn verify_bundle(
     path: &Path,
@@ -333,18 +423,17 @@ pub fn verify_bundle(
     opts: &VerifyOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Verified> {
+    let layout = read_layout(path, store, opts)?;
+    let file = open_sequential(path)?;
     let mut done = 0u64;
-    let mut buf = vec![0u8; CHUNK];
-    walk_bundle(path, store, opts, &mut |p, r| loop {
-        let n = r
-            .read(&mut buf)
-            .map_err(OtaError::io(format!("read payload {}", p.file)))?;
-        if n == 0 {
-            return Ok(());
-        }
-        done += n as u64;
-        progress(done);
-    })
+    for (p, offset) in &layout.payloads {
+        hash_payload(&file, p, *offset, None, &mut |block| {
+            done += block.len() as u64;
+            progress(done);
+            Ok(())
+        })?;
+    }
+    Ok(layout.verified)
 }
 
 /// Counts and hashes what passes through.

@@ -17,6 +17,7 @@ pub mod error;
 mod fsutil;
 pub mod keys;
 pub mod manifest;
+mod pipeline;
 pub mod selfupdate;
 pub mod slots;
 

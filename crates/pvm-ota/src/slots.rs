@@ -6,13 +6,14 @@
 //! once after `reboot '0 tryboot'`.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
-use crate::bundle::{HashingReader, CHUNK};
+use sha2::{Digest, Sha256};
+
 use crate::error::{OtaError, Result};
-use crate::fsutil::atomic_write;
+use crate::fsutil::{atomic_write, hex};
 
 /// The two boot partition numbers the firmware can be told to use.
 pub const BOOT_PARTITIONS: [u32; 2] = [2, 3];
@@ -149,14 +150,9 @@ impl SlotLayout {
     }
 }
 
-/// Streams `src` into the device at `dest` from offset 0, returning the SHA-256 of
-/// what was written. Never creates or truncates: a block device can be neither.
-pub(crate) fn write_image(
-    dest: &Path,
-    size: u64,
-    src: &mut dyn Read,
-    progress: &mut dyn FnMut(u64),
-) -> Result<String> {
+/// Opens the device (or stand-in file) at `dest` for writing `size` bytes from offset 0.
+/// Never creates or truncates: a block device can be neither.
+pub(crate) fn open_slot(dest: &Path, size: u64) -> Result<File> {
     let err = |what: &str| OtaError::io(format!("{what} {}", dest.display()));
     let mut f = OpenOptions::new()
         .write(true)
@@ -173,41 +169,108 @@ pub(crate) fn write_image(
         }
     }
     f.seek(SeekFrom::Start(0)).map_err(err("seek"))?;
-    let mut hr = HashingReader::new(src.take(size));
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = hr.read(&mut buf).map_err(err("read payload for"))?;
-        if n == 0 {
-            break;
-        }
-        f.write_all(&buf[..n]).map_err(err("write"))?;
-        progress(n as u64);
-    }
-    f.sync_all().map_err(err("fsync"))?;
-    // Drop the cached pages so the re-read below comes from the medium, not memory.
-    let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
-    let (n, digest) = hr.finish();
-    if n != size {
-        return Err(OtaError::Truncated(format!(
-            "{} got {n} of {size} bytes",
-            dest.display()
-        )));
-    }
-    Ok(digest)
+    Ok(f)
 }
 
-/// SHA-256 of the first `size` bytes at `path`, read back from the medium.
+/// Writes one payload of `bundle` (at `offset`) into the slot device at `dest`: a reader
+/// thread reads the bundle ahead, this thread hashes each block (the bytes written are the
+/// bytes hashed), and a writer thread writes the block before it, with `O_DIRECT` where
+/// allowed so the medium is busy while hashing goes on. One `fdatasync` at the end, not one
+/// per block; then any cached pages are dropped so [`read_back`] has to fetch them from the
+/// medium.
+///
+/// Where `O_DIRECT` works both ways, each block is also read back from the medium right
+/// after it was written, and the SHA-256 of what came back is returned; otherwise `None`,
+/// and the caller reads the slot back with [`read_back`] after this returned.
+///
+/// A digest that differs from the manifest's (the bundle changed since it was verified)
+/// is [`OtaError::PayloadHash`] after the slot was written: callers keep the slot unnamed
+/// in `autoboot.txt` until everything checked out, so a half-written slot never boots.
+pub(crate) fn write_payload(
+    dest: &Path,
+    bundle: &File,
+    payload: &crate::manifest::Payload,
+    offset: u64,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Option<String>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = open_slot(dest, payload.size)?;
+    // Block devices and ext4 take O_DIRECT; tmpfs and a few others refuse it at open, and
+    // then everything goes through the page cache and the final fdatasync.
+    let direct = OpenOptions::new()
+        .write(true)
+        .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
+        .open(dest)
+        .ok();
+    // Read back right behind the writer only where both directions bypass the page cache.
+    let check = match direct {
+        Some(_) => OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
+            .open(dest)
+            .ok(),
+        None => None,
+    };
+    let what = dest.display().to_string();
+    let sink = crate::pipeline::Sink {
+        direct: direct.as_ref(),
+        buffered: &f,
+        what: &what,
+        check: check.as_ref(),
+    };
+    let read_back =
+        crate::bundle::hash_payload(bundle, payload, offset, Some(&sink), &mut |block| {
+            progress(block.len() as u64);
+            Ok(())
+        })?;
+    f.sync_data()
+        .map_err(OtaError::io(format!("fdatasync {}", dest.display())))?;
+    let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
+    Ok(read_back)
+}
+
+/// SHA-256 of the first `size` bytes at `path`, read back from the medium, not from
+/// memory: with `O_DIRECT` where the file system supports it (ext4, block devices), else
+/// buffered after dropping the cached pages (which [`write_payload`] did after its fsync).
 pub fn read_back(path: &Path, size: u64) -> Result<String> {
-    let f = File::open(path).map_err(OtaError::io(format!("open {}", path.display())))?;
-    let mut hr = HashingReader::new(f.take(size));
-    std::io::copy(&mut hr, &mut std::io::sink())
-        .map_err(OtaError::io(format!("read back {}", path.display())))?;
-    let (n, digest) = hr.finish();
-    if n != size {
-        return Err(OtaError::Slot {
+    use std::os::unix::fs::OpenOptionsExt;
+    let direct = OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
+        .open(path);
+    let (f, direct) = match direct {
+        Ok(f) => (f, true),
+        // tmpfs and a few others refuse O_DIRECT at open.
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
+            let f = File::open(path).map_err(OtaError::io(format!("open {}", path.display())))?;
+            let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
+            (f, false)
+        }
+        Err(e) => {
+            return Err(OtaError::Io {
+                context: format!("open {}", path.display()),
+                source: e,
+            })
+        }
+    };
+    let src = crate::pipeline::Source {
+        file: &f,
+        offset: 0,
+        size,
+        direct,
+    };
+    let mut hasher = Sha256::new();
+    let what = format!("back {}", path.display());
+    crate::pipeline::stream(&src, &what, &mut |block| {
+        hasher.update(block);
+        Ok(())
+    })
+    .map_err(|e| match e {
+        OtaError::Truncated(reason) => OtaError::Slot {
             path: path.to_path_buf(),
-            reason: format!("read back {n} of {size} bytes"),
-        });
-    }
-    Ok(digest)
+            reason: format!("read {reason}"),
+        },
+        e => e,
+    })?;
+    Ok(hex(&hasher.finalize()))
 }

@@ -116,6 +116,27 @@ pub struct Heartbeat {
     pub clock_offset_ms: Option<i64>,
     /// Node wall time when sent, milliseconds since the Unix epoch.
     pub sent_at_ms: i64,
+    /// The system update agent's state; absent from nodes that predate it and from
+    /// machines whose updates are not managed (not an A/B appliance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update: Option<UpdateReport>,
+}
+
+/// Where a node's system update stands, for the fleet view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateReport {
+    /// `idle`, `downloading`, `verifying`, `installing`, `ready`, `trying`, `committed`,
+    /// `rolled_back` or `failed` (text, so a newer node's new state still parses).
+    pub state: String,
+    /// 0–100 while bytes move (download, verify, install); absent otherwise.
+    #[serde(default)]
+    pub progress_pct: Option<u8>,
+    /// The version being (or last) installed.
+    #[serde(default)]
+    pub target_version: Option<String>,
+    /// Why the last attempt failed or was rolled back.
+    #[serde(default)]
+    pub last_error: Option<String>,
 }
 
 /// A message from the cloud to one node. `id` makes applying it idempotent: a node that
@@ -206,5 +227,43 @@ mod tests {
         assert_eq!(json["body"]["kind"], "resync");
         let back: DownMessage = serde_json::from_value(json).unwrap();
         assert_eq!(back, message);
+    }
+
+    #[test]
+    fn a_heartbeat_from_a_node_without_update_reporting_still_parses() {
+        let old = serde_json::json!({
+            "node_id": Uuid::from_u128(3), "version": "0.1.0", "uptime_s": 5,
+            "temperature_c": null, "disk_free_bytes": 1, "disk_total_bytes": 2,
+            "last_synced_seq": 0, "last_event_seq": 0, "clock_offset_ms": null,
+            "sent_at_ms": 0,
+        });
+        let beat: Heartbeat = serde_json::from_value(old).unwrap();
+        assert_eq!(beat.update, None);
+    }
+
+    #[test]
+    fn a_heartbeat_carries_the_update_state_round_trip() {
+        let beat = Heartbeat {
+            node_id: Uuid::from_u128(3),
+            version: "1.0.0".into(),
+            uptime_s: 5,
+            temperature_c: None,
+            disk_free_bytes: 1,
+            disk_total_bytes: 2,
+            last_synced_seq: 0,
+            last_event_seq: 0,
+            clock_offset_ms: None,
+            sent_at_ms: 0,
+            update: Some(UpdateReport {
+                state: "installing".into(),
+                progress_pct: Some(40),
+                target_version: Some("1.1.0".into()),
+                last_error: None,
+            }),
+        };
+        let json = serde_json::to_value(&beat).unwrap();
+        assert_eq!(json["update"]["state"], "installing");
+        assert_eq!(json["update"]["progress_pct"], 40);
+        assert_eq!(serde_json::from_value::<Heartbeat>(json).unwrap(), beat);
     }
 }

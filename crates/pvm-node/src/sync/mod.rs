@@ -227,6 +227,9 @@ pub(crate) struct Context {
     pub data_dir: PathBuf,
     pub started_at: Instant,
     pub shared: Arc<Shared>,
+    /// The update agent's status, sent with every heartbeat (set once the update
+    /// service exists; see [`CloudService::report_updates`]).
+    pub update: std::sync::OnceLock<watch::Receiver<Option<pvm_ota::UpdateStatus>>>,
 }
 
 struct Running {
@@ -278,10 +281,17 @@ impl CloudService {
                 data_dir,
                 started_at,
                 shared,
+                update: std::sync::OnceLock::new(),
             }),
             running: tokio::sync::Mutex::new(None),
             http,
         })
+    }
+
+    /// Heartbeats carry the update agent's status from here on (the fleet view shows it).
+    pub fn report_updates(&self, status: watch::Receiver<Option<pvm_ota::UpdateStatus>>) {
+        // Set once at start; a second call keeps the first source.
+        let _ = self.ctx.update.set(status);
     }
 
     /// Starts syncing if the node is paired. A damaged pairing file is reported in the

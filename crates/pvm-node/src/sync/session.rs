@@ -375,6 +375,10 @@ fn heartbeat(ctx: &Context, pairing: &Pairing) -> Heartbeat {
         last_event_seq: ctx.engine.last_seq(),
         clock_offset_ms: ctx.time.borrow().offset_ms,
         sent_at_ms: now_ms(),
+        update: ctx
+            .update
+            .get()
+            .and_then(|rx| rx.borrow().as_ref().map(crate::update::fleet_report)),
     }
 }
 

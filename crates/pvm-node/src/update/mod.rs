@@ -91,6 +91,31 @@ pub struct UpdateView {
     pub last_trial: Option<TrialResult>,
 }
 
+/// What the fleet view shows of `status`: state, progress in percent, version, error.
+pub fn fleet_report(status: &UpdateStatus) -> pvm_sync::UpdateReport {
+    let state = match status.state {
+        UpdateState::Idle => "idle",
+        UpdateState::Downloading => "downloading",
+        UpdateState::Verifying => "verifying",
+        UpdateState::Installing => "installing",
+        UpdateState::Ready => "ready",
+        UpdateState::Trying => "trying",
+        UpdateState::Committed => "committed",
+        UpdateState::RolledBack => "rolled_back",
+        UpdateState::Failed => "failed",
+    };
+    let progress_pct = status
+        .progress
+        .filter(|p| p.total > 0)
+        .map(|p| (p.done.min(p.total).saturating_mul(100) / p.total) as u8);
+    pvm_sync::UpdateReport {
+        state: state.to_string(),
+        progress_pct,
+        target_version: status.version.clone(),
+        last_error: status.error.clone(),
+    }
+}
+
 struct Managed {
     agent: Arc<Mutex<Agent>>,
     boot: Option<BootStatus>,
@@ -279,6 +304,12 @@ impl UpdateService {
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
             .map_err(|_| UpdateError::Busy)?;
         Ok(BusyGuard(self.busy.clone()))
+    }
+
+    /// The agent's latest status (`None` where updates are not managed), for the
+    /// heartbeats that carry it to the cloud's fleet view.
+    pub fn watch_status(&self) -> watch::Receiver<Option<UpdateStatus>> {
+        self.status.subscribe()
     }
 
     /// Changes of the agent's status (progress included), for the live `system` topic.
@@ -594,5 +625,48 @@ fn conditions(engine: &EngineHandle) -> Conditions {
         now_unix: now,
         // The maintenance window is configured in UTC.
         local_minute_of_day: ((now % 86_400) / 60) as u16,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fleet_report_carries_state_percent_version_and_error() {
+        let status = UpdateStatus {
+            state: UpdateState::Installing,
+            version: Some("2.0.0".into()),
+            progress: Some(pvm_ota::agent::Progress {
+                done: 3 << 20,
+                total: 8 << 20,
+            }),
+            ..UpdateStatus::default()
+        };
+        let r = fleet_report(&status);
+        assert_eq!(r.state, "installing");
+        assert_eq!(r.progress_pct, Some(37));
+        assert_eq!(r.target_version.as_deref(), Some("2.0.0"));
+        assert_eq!(r.last_error, None);
+
+        let failed = UpdateStatus {
+            state: UpdateState::RolledBack,
+            error: Some("health check failed on the trial boot".into()),
+            // A total of 0 (a download of unknown length) has no percentage.
+            progress: Some(pvm_ota::agent::Progress { done: 5, total: 0 }),
+            ..UpdateStatus::default()
+        };
+        let r = fleet_report(&failed);
+        assert_eq!(r.state, "rolled_back");
+        assert_eq!(r.progress_pct, None);
+        assert_eq!(
+            r.last_error.as_deref(),
+            Some("health check failed on the trial boot")
+        );
+        // The state names are the agent's own (as the node's API spells them).
+        assert_eq!(
+            serde_json::to_value(UpdateState::RolledBack).unwrap(),
+            r.state.as_str()
+        );
     }
 }
