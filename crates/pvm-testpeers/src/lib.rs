@@ -284,8 +284,38 @@ impl Postgres {
             .spawn()
             .map_err(io("start postgres"))?;
         wait_for_port(self.port, &mut child, "postgres", &log)?;
+        // Listening is not accepting: until recovery ends, connections are refused with "the
+        // database system is starting up", which on a loaded machine lasts long enough for a
+        // test's first connection to meet it.
+        self.wait_accepting(&mut child, &log)?;
         self.child = Some(child);
         Ok(())
+    }
+
+    fn wait_accepting(&self, child: &mut Child, log: &Path) -> Result<(), PeerError> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let status = Command::new(pg_bin("pg_isready"))
+                .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
+                .status()
+                .map_err(io("run pg_isready"))?;
+            if status.success() {
+                return Ok(());
+            }
+            if let Ok(Some(exit)) = child.try_wait() {
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                return Err(PeerError::Failed(format!(
+                    "postgres exited with {exit} while starting:\n{text}"
+                )));
+            }
+            if Instant::now() >= deadline {
+                return Err(PeerError::Failed(format!(
+                    "postgres on port {} did not accept connections within 60 s",
+                    self.port
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// `postgres://pvm:pvm@127.0.0.1:<port>/pvm`
