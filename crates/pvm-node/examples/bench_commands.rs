@@ -31,8 +31,10 @@ fn main() {
         ms(percentile(&probe, 100.0))
     );
     let node = NodeProcess::start(dir.path(), support::QUIET_CONFIG, true);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread for the whole load generator: it shares the two cores with the node, and a
+    // second worker would mostly add thread hand-offs to every measured round trip. Its cost
+    // is printed (CPU per command) so it can be told from the node's.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
@@ -85,11 +87,14 @@ fn main() {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
         let commits_before = commits(&admin, &node.base()).await;
+        let (node_cpu_before, own_cpu_before) = (support::cpu_time(node.pid()), support::own_cpu_time());
         measuring.store(true, Ordering::Relaxed);
         let started = Instant::now();
         tokio::time::sleep(Duration::from_secs(seconds)).await;
         measuring.store(false, Ordering::Relaxed);
         let elapsed = started.elapsed();
+        let node_cpu = support::cpu_time(node.pid()).saturating_sub(node_cpu_before);
+        let own_cpu = support::own_cpu_time().saturating_sub(own_cpu_before);
         let commits_after = commits(&admin, &node.base()).await;
         stop.store(true, Ordering::Relaxed);
         let mut samples = Vec::new();
@@ -105,6 +110,16 @@ fn main() {
             commits_after - commits_before,
             samples.len() as f64 / (commits_after - commits_before).max(1.0),
         );
+        let per_command = |cpu: Duration| cpu.as_secs_f64() * 1e6 / samples.len().max(1) as f64;
+        println!(
+            "commands: CPU per command: node {:.0} µs, load generator {:.0} µs \
+             (of {:.2} s wall; {:.0}% and {:.0}% of one core)",
+            per_command(node_cpu),
+            per_command(own_cpu),
+            elapsed.as_secs_f64(),
+            node_cpu.as_secs_f64() * 100.0 / elapsed.as_secs_f64(),
+            own_cpu.as_secs_f64() * 100.0 / elapsed.as_secs_f64(),
+        );
         // By Little's law latency grows with the number of clients once the node is saturated,
         // so the script runs this twice: many clients for throughput, few for latency.
         let name = |figure: &str| format!("{figure}_{clients}c");
@@ -112,6 +127,8 @@ fn main() {
         result(&name("command_p50"), ms(percentile(&samples, 50.0)), "ms", None);
         result(&name("command_p99"), ms(percentile(&samples, 99.0)), "ms", Some(("<=", 5.0)));
         result(&name("command_max"), ms(percentile(&samples, 100.0)), "ms", None);
+        result(&name("node_cpu_per_command"), per_command(node_cpu), "µs", None);
+        result(&name("generator_cpu_per_command"), per_command(own_cpu), "µs", None);
         result("rss_after_load", node.rss_kib() as f64 / 1024.0, "MiB", None);
     });
     node.stop();

@@ -30,7 +30,7 @@ pub enum EngineError {
     #[error("could not start the writer thread: {0}")]
     Thread(std::io::Error),
     /// The log failed the integrity check run at start: nothing is written to it, ever.
-    #[error("{0}")]
+    #[error("nothing can be recorded: {0}")]
     Damaged(String),
     /// The group's transaction failed: nothing of it is in the log or the state.
     #[error("nothing was recorded: {reason}")]
@@ -201,6 +201,17 @@ fn encode(event: &Event) -> Result<NewEvent, EngineError> {
         at_ms: event.at.as_millis(),
         body,
     })
+}
+
+impl Integrity {
+    /// One word for health reports: `running`, `passed` or `failed`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Integrity::Checking => "running",
+            Integrity::Passed => "passed",
+            Integrity::Failed(_) => "failed",
+        }
+    }
 }
 
 impl EngineHandle {
@@ -580,13 +591,9 @@ impl Writer {
                     .events_appended
                     .fetch_add(all.len() as u64, Ordering::Relaxed);
                 self.metrics.commits.fetch_add(1, Ordering::Relaxed);
+                // The state first, so a read made after an answer sees what it answered.
                 let _ = self.state_tx.send(state.clone());
                 let _ = self.seq_tx.send(last);
-                let _ = self.updates_tx.send(Update {
-                    events: Arc::new(all),
-                    state: state.clone(),
-                    last_seq: last,
-                });
                 for (job, events) in outcomes {
                     let us = job.enqueued.elapsed().as_micros() as u64;
                     self.metrics.latency_us_sum.fetch_add(us, Ordering::Relaxed);
@@ -597,6 +604,14 @@ impl Writer {
                         state: state.clone(),
                     }));
                 }
+                // Only then the live subscribers: publishing wakes every connection (a
+                // thousand displays), and no answer has to wait behind that. What they send
+                // is built on their side, from the shared state, never on this thread.
+                let _ = self.updates_tx.send(Update {
+                    events: Arc::new(all),
+                    state: state.clone(),
+                    last_seq: last,
+                });
                 self.save_ready_snapshot();
                 if self.since_snapshot >= self.snapshot_every && !self.snapshots.busy {
                     let sent = self

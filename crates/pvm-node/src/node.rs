@@ -72,8 +72,10 @@ impl RunningNode {
     }
 }
 
-/// Starts everything and returns once the node is serving and its event log has passed the
-/// integrity check (reads are served before that; see [`engine::Integrity`]).
+/// Starts everything and returns once the node is serving and its event log's integrity check
+/// has ended (reads are served before that; see [`engine::Integrity`]). A log that failed the
+/// check is not an error here: the node serves reads and refuses writes
+/// ([`EngineHandle::integrity`] says so).
 pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     start_with_auth(config, AuthConfig::default()).await
 }
@@ -278,19 +280,27 @@ pub async fn start_with_hooks(
     });
     // Reads are served from here on, while the log's integrity check may still run; commands
     // wait in the writer's queue until it passes. Sync writes to the log through connections
-    // of its own, so it starts only then. A damaged log stops the node before anything wrote.
-    if let Err(reason) = engine.integrity_checked().await {
-        let _ = shutdown_tx.send(true);
-        let _ = done.await;
-        return Err(NodeError::Engine(engine::EngineError::Damaged(reason)));
-    }
-    cloud_handle.start().await;
+    // of its own, so it starts only then, and never on a damaged log.
+    //
+    // A damaged log does not stop the node: exiting would only have systemd restart it into
+    // the same check, again and again, with the screens dark. It keeps serving the state it
+    // loaded, refuses every command, and says why on /healthz (503) and the health API.
+    let status = match engine.integrity_checked().await {
+        Ok(()) => {
+            cloud_handle.start().await;
+            format!("serving on {addr}")
+        }
+        Err(reason) => {
+            tracing::error!(error = %reason, "the event log is damaged: serving reads only, every change is refused");
+            format!("serving on {addr}; event log damaged, changes refused: {reason}")
+        }
+    };
     // After a trial boot, the new system is kept only once it serves: decided in the
     // background, since the check includes requests to this very server.
     let check_engine = engine.clone();
     tokio::spawn(async move { update.after_boot(addr, check_engine).await });
     let _ = systemd::notify_ready();
-    let _ = systemd::notify_status(&format!("serving on {addr}"));
+    let _ = systemd::notify_status(&status);
     Ok(RunningNode {
         addr,
         engine,

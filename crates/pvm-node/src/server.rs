@@ -57,9 +57,17 @@ async fn require_session_for_changes(
     next.run(req).await
 }
 
+/// 200 while the node can do its job (also while the log's integrity check still runs: reads
+/// are served and commands only wait); 503 once the log is found damaged, so a supervisor or
+/// a trial boot's health check sees a node that cannot record anything.
 async fn healthz(State(s): State<AppState>) -> Response {
     let h = api::system_health(&s);
-    (StatusCode::OK, axum::Json(h)).into_response()
+    let status = if h.database_problem.is_some() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (status, axum::Json(h)).into_response()
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {

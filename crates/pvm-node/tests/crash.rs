@@ -2,7 +2,7 @@
 //! and is SIGKILLed at a random moment, again and again. After every restart, each command
 //! that was acknowledged (a 2xx with its seq) must still be there: its events at their seqs
 //! with the same ids and kinds, the players and entries it created, the chip counts it
-//! reported. The log must open clean every time (the node refuses a damaged one, and the
+//! reported. The log must open clean every time (the node refuses writes to a damaged one, and the
 //! test opens it once more through `pvm_store`, which runs SQLite's quick check).
 //!
 //! `PVM_CRASH_ROUNDS` sets the number of rounds (default 200); `PVM_CRASH_SEED` replays the

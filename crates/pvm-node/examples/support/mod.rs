@@ -343,3 +343,23 @@ pub fn fsync_probe(dir: &Path, rounds: usize) -> Vec<Duration> {
     samples.sort();
     samples
 }
+
+/// CPU time used so far by every thread of process `pid` (user and system), from the
+/// scheduler's own nanosecond counters (`/proc/<pid>/task/*/schedstat`). Threads that have
+/// already exited are not counted, so take it from long-lived processes only.
+pub fn cpu_time(pid: u32) -> Duration {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Duration::ZERO;
+    };
+    let ns: u64 = tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(ns)
+}
+
+/// [`cpu_time`] of this process (the load generator).
+pub fn own_cpu_time() -> Duration {
+    cpu_time(std::process::id())
+}

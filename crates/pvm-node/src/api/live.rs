@@ -460,6 +460,14 @@ impl Outbox {
     }
 }
 
+/// Resolves once the node stops (or is gone).
+fn stopped(s: &AppState) -> impl std::future::Future<Output = ()> {
+    let mut stopping = s.node.stopping.clone();
+    async move {
+        let _ = stopping.wait_for(|v| *v).await;
+    }
+}
+
 /// How long a closing connection may take to flush what was queued for it.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -507,11 +515,15 @@ async fn ws_loop(
     }
     let mut ticker = tokio::time::interval(TIME_EVERY);
     ticker.tick().await;
-    let mut stopping = s.node.stopping.clone();
     let mut system = s.node.update.subscribe();
+    // Made once: a future made inside the loop would register with the watch and drop that
+    // registration again on every wake-up, and with a thousand clients each commit wakes
+    // every session.
+    let stopped = stopped(s);
+    tokio::pin!(stopped);
     loop {
         tokio::select! {
-            _ = async { let _ = stopping.wait_for(|v| *v).await; } => return Gone::Closed,
+            _ = &mut stopped => return Gone::Closed,
             Ok(status) = system.recv() => {
                 if topics.contains(&Topic::System) {
                     if let Err(gone) = out.push(&system_message(s, sent_seq, local, status)) {
@@ -631,11 +643,12 @@ fn sse_stream(
         }
         let mut ticker = tokio::time::interval(TIME_EVERY);
         ticker.tick().await;
-        let mut stopping = s.node.stopping.clone();
         let mut system = s.node.update.subscribe();
+        let stopped = stopped(&s);
+        tokio::pin!(stopped);
         loop {
             tokio::select! {
-                _ = async { let _ = stopping.wait_for(|v| *v).await; } => return,
+                _ = &mut stopped => return,
                 Ok(status) = system.recv() => {
                     if topics.contains(&Topic::System)
                         && tx.try_send(Outgoing::from_value(&system_message(&s, sent_seq, local, status))).is_err()

@@ -43,6 +43,11 @@ pub struct Health {
     /// Commands waiting for the writer.
     pub queue: usize,
     pub time_trusted: bool,
+    /// The event log's start-up integrity check: `running`, `passed` or `failed`. While it
+    /// runs, reads are served and commands wait; once failed, every change is refused.
+    pub integrity: &'static str,
+    /// Why the log was refused, when the check failed.
+    pub database_problem: Option<String>,
 }
 
 /// Whether the node is serving, with a few vital signs.
@@ -53,8 +58,21 @@ async fn health(State(s): State<AppState>) -> Json<Health> {
 }
 
 pub fn health_of(s: &AppState) -> Health {
+    let integrity = s.engine.integrity();
+    let database_problem = match &integrity {
+        crate::engine::Integrity::Failed(reason) => Some(format!(
+            "the event log is damaged, so every change is refused (reads still work): {reason}"
+        )),
+        _ => None,
+    };
     Health {
-        status: "ok",
+        status: if database_problem.is_some() {
+            "database_damaged"
+        } else {
+            "ok"
+        },
+        integrity: integrity.word(),
+        database_problem,
         uptime_secs: s.node.started_at.elapsed().as_secs(),
         seq: s.engine.last_seq(),
         queue: s.engine.queue_len(),
