@@ -30,6 +30,13 @@ impl From<EngineError> for ApiError {
                 "shutting_down",
                 e.to_string(),
             ),
+            // Not an internal fault to retry: the log failed its integrity check and will
+            // not be written until someone restores it. /healthz says the same.
+            EngineError::Damaged(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_damaged",
+                e.to_string(),
+            ),
             EngineError::NotRecorded {
                 disk_full: true, ..
             } => ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "disk_full", e.to_string()),
