@@ -38,7 +38,7 @@ pub fn app(state: AppState) -> Router {
 /// without a valid session or bearer token (handlers then check the role).
 async fn require_session_for_changes(
     State(s): State<AppState>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
     let mutating = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
@@ -46,13 +46,18 @@ async fn require_session_for_changes(
     let exempt = PUBLIC_MUTATIONS
         .iter()
         .any(|(m, p)| *m == req.method().as_str() && *p == path);
-    if mutating && !exempt && s.auth.session_from_headers(req.headers()).is_none() {
-        return ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "log in first: this action needs a floor staff session",
-        )
-        .into_response();
+    if mutating && !exempt {
+        let Some(user) = s.auth.session_from_headers(req.headers()) else {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "log in first: this action needs a floor staff session",
+            )
+            .into_response();
+        };
+        // The handler's `AuthUser` extractor takes it from here instead of looking the
+        // session up in SQLite a second time for the same request.
+        req.extensions_mut().insert(user);
     }
     next.run(req).await
 }

@@ -84,6 +84,11 @@ where
     type Rejection = AuthError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // Set by the server's session guard, which has just checked this request's session:
+        // extensions are the server's own, no client can put one there.
+        if let Some(user) = parts.extensions.get::<AuthUser>() {
+            return Ok(user.clone());
+        }
         let token = presented_token(&parts.headers).ok_or(AuthError::MissingCredentials)?;
         let service = Arc::<AuthService>::from_ref(state);
         // One indexed SQLite read, and a write at most once a minute per session: short
