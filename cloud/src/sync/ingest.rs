@@ -99,7 +99,18 @@ fn nats_err(e: impl std::fmt::Display) -> IngestError {
 /// A readable event with what its row needs.
 struct Incoming {
     up: UpEvent,
-    body: serde_json::Value,
+    /// The event's JSON exactly as the node sent it: stored as is, so an event is decoded
+    /// once (to fold it) and never encoded again.
+    body: Box<serde_json::value::RawValue>,
+}
+
+/// [`UpEvent`] with the event left as JSON text, to keep it for the `body` column.
+#[derive(serde::Deserialize)]
+struct RawUpEvent {
+    node_id: Uuid,
+    venue_id: Uuid,
+    seq: u64,
+    event: Box<serde_json::value::RawValue>,
 }
 
 struct DeadLetter {
@@ -133,8 +144,16 @@ fn parse(message: &jetstream::Message) -> Result<Incoming, DeadLetter> {
     let Some(subject_node) = subject_node(&subject) else {
         return Err(dead(None, "subject is not pvm.up.<node>.events".into()));
     };
-    let up: UpEvent = serde_json::from_slice(&message.payload)
+    let raw: RawUpEvent = serde_json::from_slice(&message.payload)
         .map_err(|e| dead(Some(subject_node), format!("unreadable event: {e}")))?;
+    let event: pvm_core::Event = serde_json::from_str(raw.event.get())
+        .map_err(|e| dead(Some(subject_node), format!("unreadable event: {e}")))?;
+    let up = UpEvent {
+        node_id: raw.node_id,
+        venue_id: raw.venue_id,
+        seq: raw.seq,
+        event,
+    };
     // Credentials bind a node to its own subject; the body must agree with it, or one
     // node could write into another's log.
     if up.node_id != subject_node {
@@ -146,9 +165,10 @@ fn parse(message: &jetstream::Message) -> Result<Incoming, DeadLetter> {
     if up.seq == 0 || i64::try_from(up.seq).is_err() {
         return Err(dead(Some(subject_node), format!("bad sequence {}", up.seq)));
     }
-    let body = serde_json::to_value(&up.event)
-        .map_err(|e| dead(Some(subject_node), format!("re-encode event: {e}")))?;
-    Ok(Incoming { up, body })
+    Ok(Incoming {
+        up,
+        body: raw.event,
+    })
 }
 
 /// A node's folded state as this instance last committed it.
@@ -328,8 +348,8 @@ impl Ingestor {
         let tx = client.transaction().await?;
         for letter in &dead {
             tx.execute(
-                "INSERT INTO sync_dead_letters (subject, stream_seq, node_id, reason, payload) \
-                 VALUES ($1, $2, $3, $4, $5)",
+            &tx.prepare_cached("INSERT INTO sync_dead_letters (subject, stream_seq, node_id, reason, payload) \
+                 VALUES ($1, $2, $3, $4, $5)").await?,
                 &[
                     &letter.subject,
                     &letter.stream_seq,
@@ -440,19 +460,29 @@ impl Ingestor {
     /// state to cache.
     async fn apply_node(
         &self,
-        tx: &tokio_postgres::Transaction<'_>,
+        tx: &deadpool_postgres::Transaction<'_>,
         node: &NodeInfo,
         batch: &BTreeMap<(Uuid, u64), Incoming>,
     ) -> Result<Option<Cached>, IngestError> {
         tx.execute(
-            "INSERT INTO sync_node_state (node_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            &tx.prepare_cached(
+                "INSERT INTO sync_node_state (node_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            )
+            .await?,
             &[&node.node_id],
         )
         .await?;
         let row = tx
             .query_one(
-                "SELECT applied_seq, state_seq, state FROM sync_node_state \
+                // Not the snapshot: it is read only when the cached state cannot be used. (Read
+                // with every batch it made each batch carry the whole saved state, megabytes
+                // once a node has many players: why a catch-up used to ingest slower than the
+                // steady state.)
+                &tx.prepare_cached(
+                    "SELECT applied_seq, state_seq FROM sync_node_state \
                  WHERE node_id = $1 FOR UPDATE",
+                )
+                .await?,
                 &[&node.node_id],
             )
             .await?;
@@ -466,7 +496,8 @@ impl Ingestor {
         if in_batch(applied_seq + 1).is_none() {
             let next_stored = tx
                 .query_opt(
-                    "SELECT 1 FROM sync_events WHERE node_id = $1 AND seq = $2",
+                    &tx.prepare_cached("SELECT 1 FROM sync_events WHERE node_id = $1 AND seq = $2")
+                        .await?,
                     &[&node.node_id, &(applied_seq + 1)],
                 )
                 .await?;
@@ -485,14 +516,23 @@ impl Ingestor {
             Some(c) => c.state,
             None => {
                 RELOADS_TOTAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let snapshot: Option<serde_json::Value> = row.get(2);
+                let snapshot: Option<serde_json::Value> = tx
+                    .query_one(
+                        "SELECT state FROM sync_node_state WHERE node_id = $1",
+                        &[&node.node_id],
+                    )
+                    .await?
+                    .get(0);
                 let mut state = snapshot
                     .and_then(|s| serde_json::from_value::<VenueState>(s).ok())
                     .unwrap_or_default();
                 let replay = tx
                     .query(
-                        "SELECT body FROM sync_events WHERE node_id = $1 AND seq > $2 \
+                        &tx.prepare_cached(
+                            "SELECT body FROM sync_events WHERE node_id = $1 AND seq > $2 \
                          AND seq <= $3 ORDER BY seq",
+                        )
+                        .await?,
                         &[&node.node_id, &state_seq, &applied_seq],
                     )
                     .await?;
@@ -516,8 +556,11 @@ impl Ingestor {
         loop {
             let page = tx
                 .query(
-                    "SELECT seq, body FROM sync_events WHERE node_id = $1 AND seq >= $2 \
+                    &tx.prepare_cached(
+                        "SELECT seq, body FROM sync_events WHERE node_id = $1 AND seq >= $2 \
                      ORDER BY seq LIMIT $3",
+                    )
+                    .await?,
                     &[&node.node_id, &next, &RUN_PAGE],
                 )
                 .await?;
@@ -549,15 +592,21 @@ impl Ingestor {
         if new_applied - state_seq >= self.config.snapshot_every {
             let snapshot = serde_json::to_value(&state).unwrap_or(serde_json::Value::Null);
             tx.execute(
-                "UPDATE sync_node_state SET applied_seq = $2, state_seq = $2, state = $3, \
+                &tx.prepare_cached(
+                    "UPDATE sync_node_state SET applied_seq = $2, state_seq = $2, state = $3, \
                  updated_at = now() WHERE node_id = $1",
+                )
+                .await?,
                 &[&node.node_id, &new_applied, &snapshot],
             )
             .await?;
         } else {
             tx.execute(
-                "UPDATE sync_node_state SET applied_seq = $2, updated_at = now() \
+                &tx.prepare_cached(
+                    "UPDATE sync_node_state SET applied_seq = $2, updated_at = now() \
                  WHERE node_id = $1",
+                )
+                .await?,
                 &[&node.node_id, &new_applied],
             )
             .await?;
@@ -571,27 +620,61 @@ impl Ingestor {
     /// Pulls, stores and acknowledges until the task is dropped. Every await point is a
     /// safe place to stop: an uncommitted transaction rolls back, a committed but
     /// unacknowledged batch is redelivered and stored as a no-op.
+    ///
+    /// Three stages run concurrently, so the PostgreSQL commit of one batch overlaps the
+    /// pull of the next and the acknowledgements of the previous: pulling, storing (one
+    /// batch at a time, in delivery order) and acknowledging. A batch is acknowledged only
+    /// after its own commit; a batch whose commit fails is handed back to JetStream
+    /// (`nak`) while later batches go on, which is safe because projections only advance
+    /// through a gap-free run: the later events wait in `sync_events` for the redelivery.
     pub async fn run(self) {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            let outcome = match self.next_batch().await {
-                Ok(batch) => self.store_with_progress(batch).await,
-                Err(e) => Err(e),
-            };
-            match outcome {
-                Ok(stored) => {
-                    backoff = Duration::from_millis(100);
-                    if let Err(e) = stored.acknowledge().await {
-                        tracing::warn!(error = %e, "ack failed; the batch will be redelivered");
+        let (to_store, mut fetched) = tokio::sync::mpsc::channel::<Vec<jetstream::Message>>(1);
+        let (to_ack, mut stored) = tokio::sync::mpsc::channel::<StoredBatch>(4);
+        let this = &self;
+        let pull = async move {
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                match this.next_batch().await {
+                    Ok(batch) => {
+                        backoff = Duration::from_millis(100);
+                        if to_store.send(batch).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "ingest pull failed");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
                     }
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "ingest failed; unacknowledged messages will be redelivered");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        };
+        let store = async move {
+            let mut backoff = Duration::from_millis(100);
+            while let Some(batch) = fetched.recv().await {
+                match this.store_with_progress(batch).await {
+                    Ok(done) => {
+                        backoff = Duration::from_millis(100);
+                        if to_ack.send(done).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "ingest failed; unacknowledged messages will be redelivered");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
                 }
             }
-        }
+        };
+        let acknowledge = async move {
+            while let Some(done) = stored.recv().await {
+                if let Err(e) = done.acknowledge().await {
+                    tracing::warn!(error = %e, "ack failed; the batch will be redelivered");
+                }
+            }
+        };
+        tokio::join!(pull, store, acknowledge);
     }
 
     /// [`Self::store_with_retry`], telling JetStream the batch is still being worked on
@@ -661,7 +744,7 @@ fn is_retryable(e: &tokio_postgres::Error) -> bool {
 /// Inserts the batch's events in one statement; returns the ids it actually inserted (the
 /// others were there already, or collide with a different stored event).
 async fn insert_events(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &deadpool_postgres::Transaction<'_>,
     nodes: &HashMap<Uuid, NodeInfo>,
     events: &BTreeMap<(Uuid, u64), Incoming>,
 ) -> Result<HashSet<Uuid>, tokio_postgres::Error> {
@@ -687,14 +770,19 @@ async fn insert_events(
             chrono::DateTime::from_timestamp_millis(incoming.up.event.at.as_millis())
                 .unwrap_or_default(),
         );
-        bodies.push(incoming.body.clone());
+        bodies.push(incoming.body.get());
     }
     let rows = tx
         .query(
-            "INSERT INTO sync_events (id, node_id, venue_id, tenant_id, seq, type, at, body) \
-         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::int8[], \
-           $6::text[], $7::timestamptz[], $8::jsonb[]) \
+            &tx.prepare_cached(
+                "INSERT INTO sync_events (id, node_id, venue_id, tenant_id, seq, type, at, body) \
+         SELECT id, node_id, venue_id, tenant_id, seq, type, at, body::jsonb \
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::int8[], \
+           $6::text[], $7::timestamptz[], $8::text[]) \
+           AS e(id, node_id, venue_id, tenant_id, seq, type, at, body) \
          ON CONFLICT DO NOTHING RETURNING id",
+            )
+            .await?,
             &[
                 &ids,
                 &node_ids,
@@ -714,7 +802,7 @@ async fn insert_events(
 /// stored: their `(node, seq)` holds another event, or their id is stored under another
 /// `(node, seq)`. Returns each with the stored event's id and why it is rejected.
 async fn conflicting(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &deadpool_postgres::Transaction<'_>,
     events: &BTreeMap<(Uuid, u64), Incoming>,
     inserted: &HashSet<Uuid>,
 ) -> Result<Vec<((Uuid, u64), Option<Uuid>, &'static str)>, tokio_postgres::Error> {
@@ -730,10 +818,13 @@ async fn conflicting(
     }
     let rows = tx
         .query(
-            "SELECT k.node_id, k.seq, by_seq.id, by_id.node_id, by_id.seq \
+            &tx.prepare_cached(
+                "SELECT k.node_id, k.seq, by_seq.id, by_id.node_id, by_id.seq \
              FROM UNNEST($1::uuid[], $2::int8[], $3::uuid[]) AS k(node_id, seq, id) \
              LEFT JOIN sync_events by_seq ON by_seq.node_id = k.node_id AND by_seq.seq = k.seq \
              LEFT JOIN sync_events by_id ON by_id.id = k.id",
+            )
+            .await?,
             &[&nodes, &seqs, &ids],
         )
         .await?;
@@ -774,7 +865,7 @@ struct Rejected {
 }
 
 async fn record_rejected(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &deadpool_postgres::Transaction<'_>,
     rejected: &[Rejected],
 ) -> Result<(), tokio_postgres::Error> {
     let nodes: Vec<Uuid> = rejected.iter().map(|r| r.incoming.up.node_id).collect();
@@ -785,13 +876,17 @@ async fn record_rejected(
     let ids: Vec<Uuid> = rejected.iter().map(|r| r.incoming.up.event.id.0).collect();
     let existing: Vec<Option<Uuid>> = rejected.iter().map(|r| r.existing).collect();
     let reasons: Vec<&str> = rejected.iter().map(|r| r.reason).collect();
-    let bodies: Vec<&serde_json::Value> = rejected.iter().map(|r| &r.incoming.body).collect();
+    let bodies: Vec<&str> = rejected.iter().map(|r| r.incoming.body.get()).collect();
     tx.execute(
-        "INSERT INTO sync_rejected_events (node_id, seq, event_id, existing_event_id, reason, \
+        &tx.prepare_cached(
+            "INSERT INTO sync_rejected_events (node_id, seq, event_id, existing_event_id, reason, \
            body) \
-         SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::uuid[], $4::uuid[], $5::text[], \
-           $6::jsonb[]) \
+         SELECT node_id, seq, event_id, existing, reason, body::jsonb \
+         FROM UNNEST($1::uuid[], $2::int8[], $3::uuid[], $4::uuid[], $5::text[], \
+           $6::text[]) AS r(node_id, seq, event_id, existing, reason, body) \
          ON CONFLICT (node_id, seq, event_id) DO NOTHING",
+        )
+        .await?,
         &[&nodes, &seqs, &ids, &existing, &reasons, &bodies],
     )
     .await?;

@@ -165,7 +165,7 @@ async fn session(
     tracing::info!(node = %pairing.enrolment.node_id, "cloud sync session up");
     let js = jetstream::ContextBuilder::new()
         .timeout(ctx.settings.ack_timeout)
-        .max_ack_inflight(ctx.settings.batch_size.max(1) * 2)
+        .max_ack_inflight(publish_window(ctx.settings.batch_size))
         .backpressure_on_inflight(true)
         .build(client.clone());
     let result = tokio::select! {
@@ -221,8 +221,15 @@ async fn publish_loop(
     let mut saved_at = Instant::now();
     let mut commits = ctx.engine.watch_state();
     let batch_size = ctx.settings.batch_size;
+    let mut window = Window::new(publish_window(batch_size), position);
     loop {
         if let Some(to) = ctx.shared.take_rewind() {
+            // What is in flight was sent from the old cursor: settle it first, so the
+            // acknowledged position stays a gap-free prefix.
+            let settled = window.settle_all(&mut position).await;
+            if let Err(e) = settled {
+                return keep_acknowledged(ctx, ledger, &name, saved, position, e).await;
+            }
             if to < position {
                 tracing::info!(
                     from = position,
@@ -231,6 +238,7 @@ async fn publish_loop(
                 );
                 position = to;
             }
+            window.restart_at(position);
             // A rewind is saved at once: the down-message that asked for it is acknowledged
             // only after this, so it must survive a crash.
             save_cursor(ledger, &name, position).await?;
@@ -241,10 +249,16 @@ async fn publish_loop(
         }
         // Mark the state seen before reading, so a commit landing after the read wakes us.
         commits.borrow_and_update();
-        let events = ledger
-            .with(move |s| s.events_since(position, batch_size))
-            .await?;
-        if events.is_empty() {
+        let limit = batch_size.min(window.room());
+        let events = if limit > 0 {
+            let after = window.sent;
+            ledger.with(move |s| s.events_since(after, limit)).await?
+        } else {
+            Vec::new()
+        };
+        // Fewer than asked for: the log is read to its end.
+        let at_end = limit > 0 && events.len() < limit;
+        if events.is_empty() && window.is_empty() {
             if saved != position {
                 save_cursor(ledger, &name, position).await?;
                 saved = position;
@@ -264,20 +278,25 @@ async fn publish_loop(
             }
             continue;
         }
-        let outcome = publish_batch(js, &subject, node_id, venue_id, &events, &mut position).await;
-        if outcome.is_err() {
-            // Keep what was acknowledged before the failure; the rest is re-sent next session.
-            if saved != position {
-                let _ = save_cursor(ledger, &name, position).await;
-            }
-            ctx.shared
-                .cursor
-                .store(position, std::sync::atomic::Ordering::Relaxed);
-            return outcome;
+        let mut outcome = window
+            .publish(js, &subject, node_id, venue_id, &events)
+            .await;
+        if outcome.is_ok() {
+            // Keep the window full while there is more to read; once the log is read to
+            // its end, settle everything so the cursor (and the lag) reach the end.
+            outcome = if at_end {
+                window.settle_all(&mut position).await
+            } else {
+                let keep = window.capacity.saturating_sub(batch_size);
+                window.settle_to(keep, &mut position).await
+            };
+        }
+        if let Err(e) = outcome {
+            return keep_acknowledged(ctx, ledger, &name, saved, position, e).await;
         }
         ctx.shared.record_success(position);
         *backoff = FIRST_BACKOFF;
-        if saved_at.elapsed() >= CURSOR_SAVE_EVERY {
+        if saved_at.elapsed() >= CURSOR_SAVE_EVERY && saved != position {
             save_cursor(ledger, &name, position).await?;
             saved = position;
             saved_at = Instant::now();
@@ -285,39 +304,113 @@ async fn publish_loop(
     }
 }
 
-/// Publishes `events` in order without waiting between them, then awaits the acks in order;
-/// `position` ends at the highest sequence acknowledged together with all before it.
-async fn publish_batch(
-    js: &jetstream::Context,
-    subject: &str,
-    node_id: uuid::Uuid,
-    venue_id: uuid::Uuid,
-    events: &[StoredEvent],
-    position: &mut u64,
+/// Events published and not yet acknowledged, at most this many: the node keeps streaming
+/// while JetStream's acknowledgements come back, instead of stopping after every read of
+/// the log. A few reads' worth, so reading the log overlaps the acknowledgements.
+fn publish_window(batch_size: usize) -> usize {
+    batch_size.max(1) * 4
+}
+
+/// Ends a session after a failed publish or acknowledgement, keeping what was acknowledged
+/// before it; the rest is re-sent next session (the cloud drops repeats by id).
+async fn keep_acknowledged(
+    ctx: &Arc<Context>,
+    ledger: &Ledger,
+    name: &str,
+    saved: u64,
+    position: u64,
+    error: SessionError,
 ) -> Result<(), SessionError> {
-    let mut acks = Vec::with_capacity(events.len());
-    for e in events {
-        let message = PublishMessage::build()
-            .payload(up_event_json(node_id, venue_id, e))
-            .header(MSG_ID_HEADER, e.id.to_string().as_str())
-            .header(SEQ_HEADER, e.seq.to_string().as_str());
-        let ack = js
-            .send_publish(subject.to_string(), message)
-            .await
-            .map_err(|err| SessionError::Publish {
-                seq: e.seq,
-                detail: err.to_string(),
-            })?;
-        acks.push((e.seq, ack));
+    if saved != position {
+        let _ = save_cursor(ledger, name, position).await;
     }
-    for (seq, ack) in acks {
-        ack.await.map_err(|err| SessionError::Ack {
-            seq,
-            detail: err.to_string(),
-        })?;
-        *position = seq;
+    ctx.shared
+        .cursor
+        .store(position, std::sync::atomic::Ordering::Relaxed);
+    Err(error)
+}
+
+/// The publisher's acknowledgement window: publishes in log order and settles the
+/// acknowledgements in the same order, so the cursor only ever covers a gap-free prefix of
+/// acknowledged events.
+struct Window {
+    capacity: usize,
+    /// Highest sequence published in this session (acknowledged or not).
+    sent: u64,
+    pending: std::collections::VecDeque<(u64, jetstream::context::PublishAckFuture)>,
+}
+
+impl Window {
+    fn new(capacity: usize, sent: u64) -> Window {
+        Window {
+            capacity,
+            sent,
+            pending: std::collections::VecDeque::with_capacity(capacity),
+        }
     }
-    Ok(())
+
+    fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    fn room(&self) -> usize {
+        self.capacity.saturating_sub(self.pending.len())
+    }
+
+    /// Forgets nothing in flight (call after [`Self::settle_all`]) and reads on from `seq`.
+    fn restart_at(&mut self, seq: u64) {
+        self.sent = seq;
+    }
+
+    /// Publishes `events` (the next ones after [`Self::sent`]) without waiting for acks.
+    async fn publish(
+        &mut self,
+        js: &jetstream::Context,
+        subject: &str,
+        node_id: uuid::Uuid,
+        venue_id: uuid::Uuid,
+        events: &[StoredEvent],
+    ) -> Result<(), SessionError> {
+        for e in events {
+            let message = PublishMessage::build()
+                .payload(up_event_json(node_id, venue_id, e))
+                .header(MSG_ID_HEADER, e.id.to_string().as_str())
+                .header(SEQ_HEADER, e.seq.to_string().as_str());
+            let ack = js
+                .send_publish(subject.to_string(), message)
+                .await
+                .map_err(|err| SessionError::Publish {
+                    seq: e.seq,
+                    detail: err.to_string(),
+                })?;
+            self.pending.push_back((e.seq, ack));
+            self.sent = e.seq;
+        }
+        Ok(())
+    }
+
+    /// Awaits acknowledgements in order until at most `keep` are outstanding; `position`
+    /// ends at the highest sequence acknowledged together with all before it.
+    async fn settle_to(&mut self, keep: usize, position: &mut u64) -> Result<(), SessionError> {
+        while self.pending.len() > keep {
+            let Some((seq, ack)) = self.pending.pop_front() else {
+                break;
+            };
+            if let Err(err) = ack.await {
+                self.pending.clear();
+                return Err(SessionError::Ack {
+                    seq,
+                    detail: err.to_string(),
+                });
+            }
+            *position = seq;
+        }
+        Ok(())
+    }
+
+    async fn settle_all(&mut self, position: &mut u64) -> Result<(), SessionError> {
+        self.settle_to(0, position).await
+    }
 }
 
 /// Saves `seq` unless the saved cursor is already there or beyond (never moves it back).
