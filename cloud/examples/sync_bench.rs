@@ -9,11 +9,10 @@
 //!
 //! `scripts/bench-sync.sh` runs it in release. `PVM_BENCH_EVENTS` changes N.
 //!
-//! Conditions, printed with the figures: the test PostgreSQL (pvm-testpeers) runs with
-//! `fsync=off` set on its command line, which `ALTER SYSTEM` cannot override, so commits are
-//! not forced to disk (the ingest still commits before it acknowledges, with
-//! `synchronous_commit` on; a durable production server adds one fsync per batch, i.e. per
-//! up to 1,000 events). nats-server keeps its defaults (JetStream file store). The
+//! Conditions, printed with the figures: PostgreSQL runs durable as in production (`fsync` and
+//! `synchronous_commit` on: `Postgres::start_durable`, unlike the tests' cluster), so every
+//! batch the ingest commits before it acknowledges costs its fsync. nats-server keeps its
+//! defaults (JetStream file store). The
 //! node, the cloud and the load run in this process; PostgreSQL and nats-server are its
 //! children, so the CPU seconds printed per phase cover the whole pipeline on this machine.
 
@@ -168,7 +167,7 @@ async fn main() {
     let url = nats.server.url();
     let (creds, account_seed) = (nats.creds_file(), nats.account_seed_file());
     let proxy_url = proxy.url();
-    let cloud = common::Cloud::start_with(move |c| {
+    let cloud = common::Cloud::start_durable_with(move |c| {
         c.nats_url = Some(url);
         c.nats_creds = Some(creds);
         c.nats_account_seed_file = Some(account_seed);

@@ -43,7 +43,19 @@ impl Cloud {
 
     /// Starts with the test configuration changed by `adjust`.
     pub async fn start_with(adjust: impl FnOnce(&mut CloudConfig)) -> Cloud {
-        let pg = tokio::task::spawn_blocking(Postgres::start)
+        Cloud::start_on(Postgres::start, adjust).await
+    }
+
+    /// On a PostgreSQL that forces its commits to disk, as in production (benchmarks).
+    pub async fn start_durable_with(adjust: impl FnOnce(&mut CloudConfig)) -> Cloud {
+        Cloud::start_on(Postgres::start_durable, adjust).await
+    }
+
+    async fn start_on(
+        postgres: fn() -> Result<Postgres, pvm_testpeers::PeerError>,
+        adjust: impl FnOnce(&mut CloudConfig),
+    ) -> Cloud {
+        let pg = tokio::task::spawn_blocking(postgres)
             .await
             .unwrap()
             .expect("start PostgreSQL (make setup installs postgresql-15)");

@@ -149,6 +149,8 @@ pub struct Postgres {
     pub port: u16,
     dir: tempfile::TempDir,
     as_postgres_user: bool,
+    /// Commits forced to disk (`fsync` on), as on a production server: for benchmarks.
+    durable: bool,
 }
 
 fn pg_bin(name: &str) -> PathBuf {
@@ -175,7 +177,18 @@ fn running_as_root() -> bool {
 
 impl Postgres {
     /// initdb + start; database `pvm` owned by user `pvm` (password `pvm`) is created.
+    /// `fsync` is off: a test cluster need not survive the machine losing power.
     pub fn start() -> Result<Self, PeerError> {
+        Self::start_with_durability(false)
+    }
+
+    /// Like [`Postgres::start`], with `fsync` on as in production, so that a benchmark's
+    /// commits cost what they cost on a real server.
+    pub fn start_durable() -> Result<Self, PeerError> {
+        Self::start_with_durability(true)
+    }
+
+    fn start_with_durability(durable: bool) -> Result<Self, PeerError> {
         let dir = tempfile::tempdir().map_err(io("tempdir for postgres"))?;
         let as_postgres_user = running_as_root();
         let mut pg = Postgres {
@@ -183,6 +196,7 @@ impl Postgres {
             port: free_port()?,
             dir,
             as_postgres_user,
+            durable,
         };
         if as_postgres_user {
             let status = Command::new("chown")
@@ -270,7 +284,11 @@ impl Postgres {
         let err_file = log_file
             .try_clone()
             .map_err(io("clone postgres.log handle"))?;
-        // fsync off: a test cluster need not survive the machine losing power.
+        let fsync = if self.durable {
+            "fsync=on"
+        } else {
+            "fsync=off"
+        };
         let mut child = self
             .command(&pg_bin("postgres"))
             .arg("-D")
@@ -278,7 +296,7 @@ impl Postgres {
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
             .arg("-k")
             .arg(self.dir.path())
-            .args(["-c", "fsync=off", "-c", "max_connections=200"])
+            .args(["-c", fsync, "-c", "max_connections=200"])
             .stdout(Stdio::from(log_file))
             .stderr(Stdio::from(err_file))
             .spawn()
