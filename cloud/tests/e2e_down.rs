@@ -19,15 +19,7 @@ const OPERATOR: &str = "ops@example.com";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paired_node_applies_players_resync_and_a_release_pushed_while_nats_was_down() {
     let mut nats = AuthNats::start();
-    let url = nats.server.url();
-    let (creds, seed) = (nats.creds_file(), nats.account_seed_file());
-    let cloud = common::Cloud::start_with(move |c| {
-        c.nats_url = Some(url);
-        c.nats_creds = Some(creds);
-        c.nats_account_seed_file = Some(seed);
-        c.operator_email = vec![OPERATOR.into()];
-    })
-    .await;
+    let cloud = cloud_on_auth_nats(&nats, OPERATOR).await;
     let api = &cloud.api;
     let venue = CloudVenue::create(api).await;
     let token = &venue.token;

@@ -74,30 +74,10 @@ fn ab_machine(root: &std::path::Path, c: &mut pvm_node::config::NodeConfig) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_downloading_an_update_shows_its_state_and_progress_in_the_fleet_api() {
     let nats = AuthNats::start();
-    let url = nats.server.url();
-    let (creds, seed) = (nats.creds_file(), nats.account_seed_file());
-    let cloud = common::Cloud::start_with(move |c| {
-        c.nats_url = Some(url);
-        c.nats_creds = Some(creds);
-        c.nats_account_seed_file = Some(seed);
-        c.operator_email = vec![OPERATOR.into()];
-    })
-    .await;
+    let cloud = cloud_on_auth_nats(&nats, OPERATOR).await;
     let api = &cloud.api;
-    let (tenant, _) = api.signup("Casino", "admin@example.com").await;
-    let token = api.token("admin@example.com").await;
-    let venue = api.venue(&token, &tenant, "Main room").await;
-    let code = api
-        .post(
-            &format!("/api/v1/tenants/{tenant}/venues/{venue}/enrolment-codes"),
-            Some(&token),
-            json!({}),
-        )
-        .await
-        .expect(201)["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let venue = CloudVenue::create(api).await;
+    let code = venue.enrolment_code(api).await;
 
     let dir = tempfile::tempdir().unwrap();
     let machine = tempfile::tempdir().unwrap();
@@ -120,7 +100,10 @@ async fn a_node_downloading_an_update_shows_its_state_and_progress_in_the_fleet_
     // Before any update, the fleet shows the agent idle.
     let fleet_node = || async {
         let nodes = api
-            .get(&format!("/api/v1/tenants/{tenant}/nodes"), Some(&token))
+            .get(
+                &format!("/api/v1/tenants/{}/nodes", venue.tenant),
+                Some(&venue.token),
+            )
             .await
             .expect(200);
         nodes

@@ -19,30 +19,10 @@ const OPERATOR: &str = "ops@example.com";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_paired_through_its_api_syncs_a_tournament_into_postgresql() {
     let nats = AuthNats::start();
-    let url = nats.server.url();
-    let (creds, seed) = (nats.creds_file(), nats.account_seed_file());
-    let cloud = common::Cloud::start_with(move |c| {
-        c.nats_url = Some(url);
-        c.nats_creds = Some(creds);
-        c.nats_account_seed_file = Some(seed);
-        c.operator_email = vec![OPERATOR.into()];
-    })
-    .await;
+    let cloud = cloud_on_auth_nats(&nats, OPERATOR).await;
     let api = &cloud.api;
-    let (tenant, _) = api.signup("Casino", "admin@example.com").await;
-    let token = api.token("admin@example.com").await;
-    let venue = api.venue(&token, &tenant, "Main room").await;
-    let code = api
-        .post(
-            &format!("/api/v1/tenants/{tenant}/venues/{venue}/enrolment-codes"),
-            Some(&token),
-            json!({}),
-        )
-        .await
-        .expect(201)["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let venue = CloudVenue::create(api).await;
+    let code = venue.enrolment_code(api).await;
 
     let dir = tempfile::tempdir().unwrap();
     let node = pvm_node::node::start_with_auth(node_config(dir.path()), cheap_auth())

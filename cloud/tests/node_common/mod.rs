@@ -129,6 +129,24 @@ impl CloudVenue {
     }
 }
 
+/// One pvm-cloud (on its own PostgreSQL) connected to `nats` with the cloud's credentials,
+/// `operator` being the e-mail of the fleet's operator.
+pub async fn cloud_on_auth_nats(
+    nats: &crate::sync_common::AuthNats,
+    operator: &str,
+) -> crate::common::Cloud {
+    let url = nats.server.url();
+    let (creds, seed) = (nats.creds_file(), nats.account_seed_file());
+    let operator = operator.to_string();
+    crate::common::Cloud::start_with(move |c| {
+        c.nats_url = Some(url);
+        c.nats_creds = Some(creds);
+        c.nats_account_seed_file = Some(seed);
+        c.operator_email = vec![operator];
+    })
+    .await
+}
+
 /// Signs an operator up on the cloud, creates a venue and returns a fresh enrolment code.
 pub async fn enrolment_code(api: &crate::common::Api) -> String {
     CloudVenue::create(api).await.enrolment_code(api).await
