@@ -556,6 +556,16 @@ impl UpdateService {
             None
         };
         let healthy = report.is_some_and(|r| r.healthy());
+        // The agent publishes its decision (state `committed` / `rolled_back`) while it makes
+        // it, and every view (REST and live) pairs the state with `last_trial`: so the result
+        // the decision will have is recorded first, then corrected to what really happened.
+        let previous = self.current_trial();
+        let expected = if healthy {
+            BootOutcome::Committed
+        } else {
+            BootOutcome::RollingBack
+        };
+        self.record_trial(Some(self.trial_result(&status, expected, report)));
         let decided = self
             .with_agent(move |a| a.after_boot(&mut || healthy))
             .await;
@@ -563,13 +573,34 @@ impl UpdateService {
             Ok(Ok(o)) => o,
             Ok(Err(e)) | Err(UpdateError::Ota(e)) => {
                 tracing::error!(error = %e, "the trial boot could not be decided");
+                self.record_trial(previous);
                 return None;
             }
             Err(e) => {
                 tracing::error!(error = %e, "the trial boot could not be decided");
+                self.record_trial(previous);
                 return None;
             }
         };
+        let result = self.trial_result(&status, outcome, report);
+        tracing::info!(?outcome, ?report, "trial boot decided");
+        self.record_trial(Some(result));
+        Some(outcome)
+    }
+
+    fn current_trial(&self) -> Option<TrialResult> {
+        self.last_trial
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn trial_result(
+        &self,
+        status: &UpdateStatus,
+        outcome: BootOutcome,
+        report: Option<HealthReport>,
+    ) -> TrialResult {
         let detail = match (&report, outcome) {
             (Some(r), BootOutcome::RollingBack) => Some(format!(
                 "health check failed: http {}, database {}, kiosk {}",
@@ -577,7 +608,7 @@ impl UpdateService {
             )),
             _ => self.status.borrow().as_ref().and_then(|s| s.error.clone()),
         };
-        let result = TrialResult {
+        TrialResult {
             outcome: match outcome {
                 BootOutcome::Committed => "committed",
                 _ => "rolled_back",
@@ -587,18 +618,28 @@ impl UpdateService {
             at: now_unix(),
             detail,
             health: report,
+        }
+    }
+
+    /// Keeps `trial` in memory and on the data partition (`None`: forgets it).
+    fn record_trial(&self, trial: Option<TrialResult>) {
+        let path = self.dir.join(LAST_TRIAL_FILE);
+        let written = match &trial {
+            Some(t) => serde_json::to_vec_pretty(t)
+                .map_err(|e| e.to_string())
+                .and_then(|json| pvm_ota::atomic_write(&path, &json).map_err(|e| e.to_string())),
+            None => match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.to_string()),
+                _ => Ok(()),
+            },
         };
-        tracing::info!(?outcome, ?report, "trial boot decided");
-        if let Ok(json) = serde_json::to_vec_pretty(&result) {
-            if let Err(e) = pvm_ota::atomic_write(&self.dir.join(LAST_TRIAL_FILE), &json) {
-                tracing::warn!(error = %e, "cannot record the trial boot's result");
-            }
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "cannot record the trial boot's result");
         }
         *self
             .last_trial
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(result);
-        Some(outcome)
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = trial;
     }
 }
 
