@@ -286,20 +286,7 @@ pub fn walk_bundle(
     let verified = check_header(&manifest_json, sig.as_deref(), store, opts)?;
     for p in &verified.manifest.payloads {
         let mut entry = next_entry(&mut entries, &format!("payload {}", p.file))?;
-        let name = entry_name(&entry)?;
-        if name != p.file {
-            return Err(OtaError::Malformed(format!(
-                "expected payload {} next, found {name:?}",
-                p.file
-            )));
-        }
-        if entry.size() != p.size {
-            return Err(OtaError::PayloadSize {
-                name: p.file.clone(),
-                expected: p.size,
-                actual: entry.size(),
-            });
-        }
+        check_payload_entry(&entry, p)?;
         let mut hr = HashingReader::new(&mut entry);
         sink(p, &mut hr)?;
         io::copy(&mut hr, &mut io::sink()).map_err(tar_error)?;
@@ -326,6 +313,25 @@ pub fn walk_bundle(
     Ok(verified)
 }
 
+/// The archive's next entry must be the manifest's payload `p`, by name and size.
+fn check_payload_entry<R: Read>(entry: &tar::Entry<'_, R>, p: &Payload) -> Result<()> {
+    let name = entry_name(entry)?;
+    if name != p.file {
+        return Err(OtaError::Malformed(format!(
+            "expected payload {} next, found {name:?}",
+            p.file
+        )));
+    }
+    if entry.size() != p.size {
+        return Err(OtaError::PayloadSize {
+            name: p.file.clone(),
+            expected: p.size,
+            actual: entry.size(),
+        });
+    }
+    Ok(())
+}
+
 /// A bundle whose header verified, with where each payload's bytes lie in the file.
 #[derive(Clone, Debug)]
 pub struct BundleLayout {
@@ -347,20 +353,7 @@ pub fn read_layout(path: &Path, store: &TrustStore, opts: &VerifyOptions) -> Res
     let mut payloads = Vec::with_capacity(verified.manifest.payloads.len());
     for p in &verified.manifest.payloads {
         let entry = next_entry(&mut entries, &format!("payload {}", p.file))?;
-        let name = entry_name(&entry)?;
-        if name != p.file {
-            return Err(OtaError::Malformed(format!(
-                "expected payload {} next, found {name:?}",
-                p.file
-            )));
-        }
-        if entry.size() != p.size {
-            return Err(OtaError::PayloadSize {
-                name: p.file.clone(),
-                expected: p.size,
-                actual: entry.size(),
-            });
-        }
+        check_payload_entry(&entry, p)?;
         payloads.push((p.clone(), entry.raw_file_position()));
     }
     if let Some(extra) = entries.next() {
