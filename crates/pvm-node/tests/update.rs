@@ -165,6 +165,29 @@ async fn wait_for(api: &Api, what: &str, done: impl Fn(&Value) -> bool) -> Value
     );
 }
 
+/// Polls (often, to catch a view read mid-decision) until the trial boot is decided.
+/// Every view on the way pairs state and result: `trying` with no result yet, a decided
+/// state with its result (no earlier trial exists in these tests).
+async fn wait_for_decision(api: &Api) -> Value {
+    for _ in 0..3000 {
+        let v = api.get("/api/v1/system/update").await.ok();
+        let decided = state(&v) != "trying";
+        assert_eq!(
+            decided,
+            !v["last_trial"].is_null(),
+            "state and trial disagree: {v}"
+        );
+        if decided {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "timed out waiting for the trial's decision: {}",
+        api.get("/api/v1/system/update").await.text
+    );
+}
+
 fn state(v: &Value) -> &str {
     v["status"]["state"].as_str().unwrap_or("")
 }
@@ -282,7 +305,7 @@ async fn an_uploaded_update_installs_trial_boots_passes_its_health_check_and_com
     m.kiosk_draws();
     let node = m.start().await;
     let admin = node.login(common::ADMIN).await;
-    let v = wait_for(&admin, "the commit", |v| !v["last_trial"].is_null()).await;
+    let v = wait_for_decision(&admin).await;
     assert_eq!(v["last_trial"]["outcome"], "committed", "{v}");
     assert_eq!(v["last_trial"]["version"], "1.1.0");
     assert_eq!(state(&v), "committed");
@@ -310,7 +333,7 @@ async fn a_trial_boot_whose_kiosk_never_draws_goes_back_to_the_old_slot_by_itsel
     // No kiosk frame: the deadline (3 s here) passes without one.
     let mut node = m.start().await;
     let admin = node.login(common::ADMIN).await;
-    let v = wait_for(&admin, "the rollback", |v| !v["last_trial"].is_null()).await;
+    let v = wait_for_decision(&admin).await;
     assert_eq!(v["last_trial"]["outcome"], "rolled_back", "{v}");
     assert_eq!(v["last_trial"]["health"]["kiosk"], false);
     assert_eq!(v["last_trial"]["health"]["http"], true);

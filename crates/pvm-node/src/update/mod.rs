@@ -132,8 +132,52 @@ pub struct UpdateService {
     /// (a watch would fold `verifying` into `ready` for a client a moment late).
     changes: broadcast::Sender<UpdateStatus>,
     busy: Arc<AtomicBool>,
-    last_trial: Mutex<Option<TrialResult>>,
+    trials: Arc<Mutex<Trials>>,
     http: reqwest::Client,
+}
+
+/// The last trial boot's result, and the one being decided. Views pair the agent's state
+/// with `last`, so the agent's listener promotes `pending` to `last` before it publishes
+/// the decided state: no view shows `committed` without its trial, nor a trial while the
+/// state still says `trying`.
+struct Trials {
+    file: PathBuf,
+    last: Option<TrialResult>,
+    pending: Option<TrialResult>,
+}
+
+impl Trials {
+    /// Keeps `trial` in memory and on the data partition.
+    fn record(&mut self, trial: TrialResult) {
+        let written = serde_json::to_vec_pretty(&trial)
+            .map_err(|e| e.to_string())
+            .and_then(|json| pvm_ota::atomic_write(&self.file, &json).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "cannot record the trial boot's result");
+        }
+        self.last = Some(trial);
+    }
+
+    /// Called with every status the agent publishes, before any view can see it.
+    fn on_status(&mut self, status: &UpdateStatus) {
+        if status.state == UpdateState::Trying {
+            return;
+        }
+        if let Some(mut trial) = self.pending.take() {
+            trial.outcome = match status.state {
+                UpdateState::Committed => "committed",
+                _ => "rolled_back",
+            }
+            .into();
+            self.record(trial);
+        }
+    }
+}
+
+fn lock_trials(trials: &Mutex<Trials>) -> MutexGuard<'_, Trials> {
+    trials
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Holds the one-long-action-at-a-time flag until dropped.
@@ -175,7 +219,8 @@ impl UpdateService {
         if let Err(reason) = &managed {
             tracing::info!(%reason, "system updates not managed");
         }
-        let last_trial = std::fs::read(dir.join(LAST_TRIAL_FILE))
+        let trial_file = dir.join(LAST_TRIAL_FILE);
+        let last_trial = std::fs::read(&trial_file)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
         let svc = UpdateService {
@@ -186,15 +231,24 @@ impl UpdateService {
             status,
             changes,
             busy: Arc::new(AtomicBool::new(false)),
-            last_trial: Mutex::new(last_trial),
+            trials: Arc::new(Mutex::new(Trials {
+                file: trial_file,
+                last: last_trial,
+                pending: None,
+            })),
             http: reqwest::Client::new(),
         };
         if let Ok(m) = &svc.managed {
             let mut agent = lock(&m.agent);
             svc.status.send_replace(Some(agent.status().clone()));
             let (tx, changes) = (svc.status.clone(), svc.changes.clone());
+            let trials = svc.trials.clone();
             agent.set_listener(Box::new(move |s: &UpdateStatus| {
+                // Held across the publish: `view` reads state and trial under this lock.
+                let mut trials = lock_trials(&trials);
+                trials.on_status(s);
                 tx.send_replace(Some(s.clone()));
+                drop(trials);
                 // No live client listening is fine.
                 let _ = changes.send(s.clone());
             }));
@@ -318,12 +372,26 @@ impl UpdateService {
     }
 
     pub fn view(&self, engine: &EngineHandle) -> UpdateView {
-        let status = self.status.borrow().clone();
-        self.view_with(engine, status)
+        let (status, last_trial) = {
+            let trials = lock_trials(&self.trials);
+            (self.status.borrow().clone(), trials.last.clone())
+        };
+        self.build_view(engine, status, last_trial)
     }
 
-    /// The view as it was when the agent reported `status`.
+    /// The view as it was when the agent reported `status` (the listener records a decided
+    /// trial before it reports the decision, so `last_trial` is at least that recent).
     pub fn view_with(&self, engine: &EngineHandle, status: Option<UpdateStatus>) -> UpdateView {
+        let last_trial = lock_trials(&self.trials).last.clone();
+        self.build_view(engine, status, last_trial)
+    }
+
+    fn build_view(
+        &self,
+        engine: &EngineHandle,
+        status: Option<UpdateStatus>,
+        last_trial: Option<TrialResult>,
+    ) -> UpdateView {
         let managed = self.managed.as_ref().ok();
         UpdateView {
             managed: managed.is_some(),
@@ -343,11 +411,7 @@ impl UpdateService {
                 .maintenance_window
                 .as_ref()
                 .map(config::format_window),
-            last_trial: self
-                .last_trial
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone(),
+            last_trial,
         }
     }
 
@@ -556,16 +620,12 @@ impl UpdateService {
             None
         };
         let healthy = report.is_some_and(|r| r.healthy());
-        // The agent publishes its decision (state `committed` / `rolled_back`) while it makes
-        // it, and every view (REST and live) pairs the state with `last_trial`: so the result
-        // the decision will have is recorded first, then corrected to what really happened.
-        let previous = self.current_trial();
         let expected = if healthy {
             BootOutcome::Committed
         } else {
             BootOutcome::RollingBack
         };
-        self.record_trial(Some(self.trial_result(&status, expected, report)));
+        lock_trials(&self.trials).pending = Some(self.trial_result(&status, expected, report));
         let decided = self
             .with_agent(move |a| a.after_boot(&mut || healthy))
             .await;
@@ -573,26 +633,23 @@ impl UpdateService {
             Ok(Ok(o)) => o,
             Ok(Err(e)) | Err(UpdateError::Ota(e)) => {
                 tracing::error!(error = %e, "the trial boot could not be decided");
-                self.record_trial(previous);
+                lock_trials(&self.trials).pending = None;
                 return None;
             }
             Err(e) => {
                 tracing::error!(error = %e, "the trial boot could not be decided");
-                self.record_trial(previous);
+                lock_trials(&self.trials).pending = None;
                 return None;
             }
         };
-        let result = self.trial_result(&status, outcome, report);
         tracing::info!(?outcome, ?report, "trial boot decided");
-        self.record_trial(Some(result));
+        // The listener recorded the result when the agent published its decision; this
+        // adds what only the finished decision knows (e.g. the agent's error).
+        let result = self.trial_result(&status, outcome, report);
+        let mut trials = lock_trials(&self.trials);
+        trials.pending = None;
+        trials.record(result);
         Some(outcome)
-    }
-
-    fn current_trial(&self) -> Option<TrialResult> {
-        self.last_trial
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
     }
 
     fn trial_result(
@@ -619,27 +676,6 @@ impl UpdateService {
             detail,
             health: report,
         }
-    }
-
-    /// Keeps `trial` in memory and on the data partition (`None`: forgets it).
-    fn record_trial(&self, trial: Option<TrialResult>) {
-        let path = self.dir.join(LAST_TRIAL_FILE);
-        let written = match &trial {
-            Some(t) => serde_json::to_vec_pretty(t)
-                .map_err(|e| e.to_string())
-                .and_then(|json| pvm_ota::atomic_write(&path, &json).map_err(|e| e.to_string())),
-            None => match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.to_string()),
-                _ => Ok(()),
-            },
-        };
-        if let Err(e) = written {
-            tracing::warn!(error = %e, "cannot record the trial boot's result");
-        }
-        *self
-            .last_trial
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = trial;
     }
 }
 
