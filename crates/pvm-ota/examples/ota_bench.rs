@@ -4,8 +4,8 @@
 //! builds a signed bundle of MIB MiB (default 512: a 64 MiB boot image, the rest rootfs)
 //! in DIR (default the temp dir), then runs the update agent's full path N times (default
 //! 5) on files standing in for partitions: verify the whole bundle, stream it into the
-//! inactive slot hashing while writing, fsync, read back from the medium and hash again,
-//! arm tryboot.
+//! inactive slot hashing while writing, read each block back from the medium and compare
+//! it with what was hashed, fsync, arm tryboot.
 //!
 //! What it models: the inactive slot already holds the previous image (its files are
 //! filled before the first run, as a partition is never empty), so the slot is overwritten

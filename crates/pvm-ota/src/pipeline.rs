@@ -1,16 +1,17 @@
-//! Overlapped streaming for the installer's three SHA-256 passes.
+//! Overlapped streaming for the installer's passes: the verify pass and the install pass
+//! hash the bundle; the install pass also writes the slot and reads it back.
 //!
 //! One thread reads (a page-cache copy or a wait on the medium) while this thread hashes
-//! (and, when installing, writes) the block before it. Blocks travel through a small ring
-//! of large buffers, so memory stays at `DEPTH × BLOCK` whatever the payload size, and the
-//! two cores of a Pi-class machine are both busy instead of taking turns.
+//! the block before it; when installing, writer threads write the blocks before that and
+//! another thread reads each written block back and compares it. Blocks travel through a
+//! small ring of large buffers, so memory stays at `DEPTH × BLOCK` whatever the payload
+//! size, and the two cores of a Pi-class machine are both busy instead of taking turns.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
 
 use crate::error::{OtaError, Result};
@@ -21,9 +22,10 @@ pub(crate) const BLOCK: usize = 2 << 20;
 /// write throughput on the test machine's disk over queue depth 1 (more did not help),
 /// and 3 keeps the medium busy while one writer is between requests.
 pub(crate) const WRITERS: usize = 3;
-/// Blocks in the ring: one being read, one being hashed and one per writer (the hasher
-/// is faster than the medium, so the writers are what the ring waits on anyway).
-pub(crate) const DEPTH: usize = WRITERS + 2;
+/// Blocks in the ring when installing: one being read, one being hashed, one per writer
+/// and one being read back and compared (the hasher is faster than the medium, so the
+/// writers are what the ring waits on anyway).
+pub(crate) const DEPTH: usize = WRITERS + 3;
 /// `O_DIRECT` wants buffers, offsets and lengths aligned to the logical block size; 4 KiB
 /// covers every SD card and disk in sight.
 pub(crate) const ALIGN: usize = 4096;
@@ -117,7 +119,8 @@ pub(crate) struct Sink<'a> {
     /// For error messages: `write <what>`.
     pub what: &'a str,
     /// The same file opened for reading with `O_DIRECT`: each block is read back from the
-    /// medium and hashed on a thread of its own as soon as it was written (a direct read
+    /// medium and compared with what was written, on a thread of its own, as soon as it
+    /// was written (a direct read
     /// first flushes any cached page of its range, so the buffered tail is read back from
     /// the medium too). Only ever set together with `direct`: a buffered read here would
     /// see the page cache, not the medium.
@@ -156,27 +159,37 @@ pub(crate) fn stream(
 /// block n+1, hashing block n and writing the blocks before it overlap. [`WRITERS`]
 /// threads write at once, each its own block at that block's offset, so the medium has
 /// several requests queued instead of idling between one write's completion and the next
-/// request (one synchronous writer is queue depth 1). Writes may complete out of order; the
-/// consumer has already hashed every block in order before it was handed on. A write error
-/// stops everything and is returned as [`OtaError::Io`] naming the sink. With
-/// [`Sink::check`], another thread reads the written blocks back from the medium in order,
-/// each as soon as it and every block before it were written, and the SHA-256 of what it
-/// read is returned.
+/// request (one synchronous writer is queue depth 1). A write error stops everything and
+/// is returned as [`OtaError::Io`] naming the sink.
+///
+/// With [`Sink::check`], each written block is read back from the medium by another
+/// thread as soon as its write completed, and compared byte for byte with the block
+/// itself, the very buffer that was hashed: the consumer's digest of those buffers is
+/// checked against the manifest, so a read-back equal to them is a slot holding exactly
+/// the manifest's bytes, shown without hashing them a third time. Returns `true` when
+/// that was done for every block; a difference is [`OtaError::Slot`].
 pub(crate) fn stream_into(
     src: &Source<'_>,
     what: &str,
     consume: &mut dyn FnMut(&[u8]) -> Result<()>,
     sink: Option<&Sink<'_>>,
-) -> Result<Option<String>> {
+) -> Result<bool> {
     // Shared by the writer threads, so they live outside the scope that joins them.
     let (write_tx, write_rx) = sync_channel::<Block>(DEPTH);
     let write_rx = Mutex::new(write_rx);
-    let failed = AtomicBool::new(false);
+    let stop = AtomicBool::new(false);
+    // Hashing alone needs one block being read and one being hashed, and one more lets
+    // the reader start the next while both are busy; a smaller ring for the verify pass
+    // also keeps the peak memory down when the allocator holds on to it afterwards.
+    let ring = match sink {
+        None => 3,
+        Some(_) => DEPTH,
+    };
     std::thread::scope(|scope| {
-        let (data_tx, data_rx) = sync_channel::<Msg>(DEPTH);
-        let (free_tx, free_rx) = sync_channel::<Block>(DEPTH);
-        for _ in 0..DEPTH {
-            // Cannot fail: the channel has room for exactly DEPTH blocks and the receiver
+        let (data_tx, data_rx) = sync_channel::<Msg>(ring);
+        let (free_tx, free_rx) = sync_channel::<Block>(ring);
+        for _ in 0..ring {
+            // Cannot fail: the channel has room for exactly `ring` blocks and the receiver
             // is alive in this scope.
             let _ = free_tx.send(Block::new());
         }
@@ -195,15 +208,14 @@ pub(crate) fn stream_into(
                 },
                 consume,
             )
-            .map(|()| None),
+            .map(|()| false),
             Some(sink) => {
                 let write_err = |source| OtaError::Io {
                     context: format!("write {}", sink.what),
                     source,
                 };
-                // Positions only, a few bytes per block: unbounded, so a read-back that falls
-                // behind never holds up the writers; it catches up once they are done.
-                let (check_tx, check_rx) = channel::<(u64, usize)>();
+                // Written blocks wait here for the read-back; at most the whole ring.
+                let (check_tx, check_rx) = sync_channel::<Block>(ring);
                 let checker = sink.check.map(|file| {
                     let src = Source {
                         file,
@@ -211,25 +223,29 @@ pub(crate) fn stream_into(
                         size: src.size,
                         direct: true,
                     };
-                    scope.spawn(move || read_back_behind(&src, check_rx))
+                    let free_tx = free_tx.clone();
+                    scope.spawn(move || read_back_behind(&src, check_rx, free_tx))
                 });
                 let writers: Vec<_> = (0..WRITERS)
                     .map(|_| {
-                        let (write_rx, failed) = (&write_rx, &failed);
-                        let (free_tx, check_tx) = (free_tx.clone(), check_tx.clone());
-                        scope.spawn(move || write_blocks(sink, write_rx, failed, free_tx, check_tx))
+                        let (write_rx, stop) = (&write_rx, &stop);
+                        let next = match checker {
+                            Some(_) => check_tx.clone(),
+                            None => free_tx.clone(),
+                        };
+                        scope.spawn(move || write_blocks(sink, write_rx, stop, next))
                     })
                     .collect();
-                // The writers hold the only senders now: the read-back and the reader see
-                // their channels close once every writer is gone.
+                // The writers and the read-back hold the only senders now: the read-back
+                // and the reader see their channels close once those are gone.
                 drop((free_tx, check_tx));
                 let consumed = consume_all(
                     src.size,
                     what,
                     data_rx,
                     &mut |block| {
-                        if failed.load(Ordering::Relaxed) {
-                            return Err(write_err(io::Error::other("a writer stopped")));
+                        if stop.load(Ordering::Relaxed) {
+                            return Err(write_err(io::Error::other("the writing stopped")));
                         }
                         write_tx
                             .send(block)
@@ -248,8 +264,14 @@ pub(crate) fn stream_into(
                     written = written.and(r);
                 }
                 let checked = match checker.map(|c| c.join()) {
-                    None => Ok(None),
-                    Some(Ok(Ok(digest))) => Ok(Some(digest)),
+                    None => Ok(false),
+                    Some(Ok(Ok(()))) => Ok(true),
+                    Some(Ok(Err(e))) if e.kind() == io::ErrorKind::InvalidData => {
+                        Err(OtaError::Slot {
+                            path: sink.what.into(),
+                            reason: e.to_string(),
+                        })
+                    }
                     Some(Ok(Err(e))) => Err(OtaError::Io {
                         context: format!("read back {}", sink.what),
                         source: e,
@@ -259,97 +281,94 @@ pub(crate) fn stream_into(
                         source: io::Error::other("the read-back thread panicked"),
                     }),
                 };
-                // A write error is the cause when several failed (the consumer then only
-                // saw the writers gone, the read-back a gap it never got).
-                written.and(consumed).and(checked)
+                // A write error, then a read-back error, is the cause when several failed
+                // (the consumer then only saw the writing stop).
+                written
+                    .and(checked)
+                    .and_then(|compared| consumed.map(|()| compared))
             }
         }
     })
 }
 
-/// One of the [`WRITERS`]: takes the next hashed block, writes it at its offset, tells
-/// the read-back it is on the medium and recycles the buffer. After any writer failed the
-/// rest only drain the queue, so the consumer is not left waiting on a full channel.
+/// One of the [`WRITERS`]: takes the next hashed block, writes it at its offset and passes
+/// it on (to the read-back, or back to the reader). Once anything failed (a write here or
+/// in another writer, or the read-back) every writer only drains the queue until the
+/// consumer, which sees `stop`, closes it: the queue's receiver outlives the writers, so a
+/// writer that left early could leave the consumer waiting on a full channel forever.
 fn write_blocks(
     sink: &Sink<'_>,
     queue: &Mutex<Receiver<Block>>,
-    failed: &AtomicBool,
-    free: SyncSender<Block>,
-    written: Sender<(u64, usize)>,
+    stop: &AtomicBool,
+    next: SyncSender<Block>,
 ) -> io::Result<()> {
+    let mut result = Ok(());
     loop {
         // The lock is held only while taking a block, never during the write.
-        let next = match queue.lock() {
+        let taken = match queue.lock() {
             Ok(q) => q.recv(),
             Err(_) => return Err(io::Error::other("another writer panicked")),
         };
-        let Ok(block) = next else {
-            return Ok(()); // The consumer is done.
+        let Ok(block) = taken else {
+            return result; // The consumer is done.
         };
-        if failed.load(Ordering::Relaxed) {
+        if stop.load(Ordering::Relaxed) {
             continue;
         }
         if let Err(e) = sink.put(&block) {
-            failed.store(true, Ordering::Relaxed);
-            return Err(e);
+            stop.store(true, Ordering::Relaxed);
+            result = Err(e);
+            continue;
         }
-        // The read-back may have stopped on an error of its own, which it reports.
-        let _ = written.send((block.pos, block.len));
+        // Only the read-back stopping closes this; it reports its own error.
+        if next.send(block).is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Reads each written block back from the medium (in whatever order the writes
+/// completed: every block is compared on its own) and compares it with the block's
+/// bytes, then hands the buffer back to the reader. A difference is an `InvalidData`
+/// error naming the first byte that differs; a short read is `UnexpectedEof`.
+fn read_back_behind(
+    src: &Source<'_>,
+    written: Receiver<Block>,
+    free: SyncSender<Block>,
+) -> io::Result<()> {
+    let mut back = Block::new();
+    for block in written {
+        let len = block.len;
+        let n = src.fill(back.space(), block.pos, len)?;
+        if n != len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{n} of {len} bytes at {}", block.pos),
+            ));
+        }
+        back.len = n;
+        if let Some(i) = first_difference(back.data(), block.data()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "reads back differently than written from byte {}",
+                    block.pos + i as u64
+                ),
+            ));
+        }
+        // The reader may have finished; nothing to recycle then.
         let _ = free.send(block);
     }
+    Ok(())
 }
 
-/// Ranges reported written in any order, handed out in order: the next range is the one
-/// that starts where everything handed out so far ends.
-#[derive(Default)]
-struct InOrder {
-    next: u64,
-    waiting: BTreeMap<u64, usize>,
-}
-
-impl InOrder {
-    fn add(&mut self, pos: u64, len: usize) {
-        self.waiting.insert(pos, len);
+/// Where `a` and `b` (of equal length) first differ; the equal case, by far the common
+/// one, is a single `memcmp`.
+fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
+    if a == b {
+        return None;
     }
-
-    fn pop(&mut self) -> Option<(u64, usize)> {
-        let len = self.waiting.remove(&self.next)?;
-        let pos = self.next;
-        self.next += len as u64;
-        Some((pos, len))
-    }
-}
-
-/// Reads back each written range from the medium, in order of position whatever the
-/// order the writes completed in, and hashes it; returns the SHA-256 (hex) of everything
-/// read back. Ends with an error if a range comes back short or a written range was
-/// never reachable in order (a gap: some block before it was never written).
-fn read_back_behind(src: &Source<'_>, written: Receiver<(u64, usize)>) -> io::Result<String> {
-    use sha2::{Digest, Sha256};
-    let mut block = Block::new();
-    let mut hasher = Sha256::new();
-    let mut order = InOrder::default();
-    for (pos, len) in written {
-        order.add(pos, len);
-        while let Some((pos, len)) = order.pop() {
-            let n = src.fill(block.space(), pos, len)?;
-            if n != len {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("{n} of {len} bytes at {pos}"),
-                ));
-            }
-            block.len = n;
-            hasher.update(block.data());
-        }
-    }
-    if let Some(pos) = order.waiting.keys().next() {
-        return Err(io::Error::other(format!(
-            "read-back stopped at {} with the block at {pos} written but not those before it",
-            order.next
-        )));
-    }
-    Ok(crate::fsutil::hex(&hasher.finalize()))
+    Some(a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(a.len()))
 }
 
 fn read_ahead(src: &Source<'_>, free: Receiver<Block>, out: SyncSender<Msg>) {
@@ -494,26 +513,6 @@ mod tests {
     }
 
     #[test]
-    fn ranges_written_out_of_order_are_handed_out_in_order_and_a_gap_holds_back_the_rest() {
-        let mut order = InOrder::default();
-        order.add(4, 2);
-        assert_eq!(order.pop(), None, "nothing before 4 was written yet");
-        order.add(0, 2);
-        assert_eq!(order.pop(), Some((0, 2)));
-        assert_eq!(order.pop(), None, "2..4 is still missing");
-        order.add(7, 1);
-        order.add(2, 2);
-        assert_eq!(order.pop(), Some((2, 2)));
-        assert_eq!(order.pop(), Some((4, 2)));
-        assert_eq!(order.pop(), None, "6..7 is still missing");
-        order.add(6, 1);
-        assert_eq!(order.pop(), Some((6, 1)));
-        assert_eq!(order.pop(), Some((7, 1)));
-        assert_eq!(order.pop(), None);
-        assert!(order.waiting.is_empty());
-    }
-
-    #[test]
     fn the_writer_stage_puts_every_block_at_its_offset_including_an_unaligned_tail() {
         use std::os::unix::fs::OpenOptionsExt;
         // Many more blocks than writers, so every writer has several and their writes
@@ -551,24 +550,74 @@ mod tests {
             what: "out",
             check: check.as_ref(),
         };
-        let mut hashed = 0;
-        let read_back = stream_into(
+        let mut hashed = Vec::new();
+        let compared = stream_into(
             &src,
             "test",
             &mut |b| {
-                hashed += b.len();
+                hashed.extend_from_slice(b);
                 Ok(())
             },
             Some(&sink),
         )
         .unwrap();
-        assert_eq!(hashed, len);
-        assert_eq!(std::fs::read(out.path()).unwrap(), data);
-        use sha2::Digest;
-        let want = crate::fsutil::hex(&sha2::Sha256::digest(&data));
-        assert_eq!(read_back.is_some(), check.is_some());
-        if let Some(got) = read_back {
-            assert_eq!(got, want, "what was read back behind the writer");
+        assert!(hashed == data, "the consumer saw every byte, in order");
+        assert!(std::fs::read(out.path()).unwrap() == data);
+        assert_eq!(compared, check.is_some(), "read back where O_DIRECT works");
+    }
+
+    fn direct(path: &std::path::Path, write: bool) -> Option<File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(!write)
+            .write(write)
+            .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
+            .open(path)
+            .ok()
+    }
+
+    #[test]
+    fn a_medium_that_reads_back_other_bytes_than_written_fails_with_the_byte_named() {
+        let len = 6 * BLOCK + 3000;
+        let (f, data) = file_of(len);
+        let file = File::open(f.path()).unwrap();
+        let src = Source {
+            file: &file,
+            offset: 0,
+            size: len as u64,
+            direct: false,
+        };
+        let out = tempfile::NamedTempFile::new().unwrap();
+        // The "medium" answers reads from another file, equal but for one byte: what a
+        // card that lost a write would return.
+        let bad_at = 3 * BLOCK + 777;
+        let mut other = data.clone();
+        other[bad_at] ^= 0x10;
+        let medium = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(medium.path(), &other).unwrap();
+        // O_DIRECT where the temp dir's file system takes it; the comparison is the same.
+        let direct_out = direct(out.path(), true);
+        let check =
+            direct(medium.path(), false).unwrap_or_else(|| File::open(medium.path()).unwrap());
+        let buffered = std::fs::OpenOptions::new()
+            .write(true)
+            .open(out.path())
+            .unwrap();
+        let sink = Sink {
+            direct: direct_out.as_ref(),
+            buffered: &buffered,
+            what: "slot",
+            check: Some(&check),
+        };
+
+        let err = stream_into(&src, "test", &mut |_| Ok(()), Some(&sink)).unwrap_err();
+
+        match err {
+            OtaError::Slot { path, reason } => {
+                assert_eq!(path, std::path::Path::new("slot"));
+                assert!(reason.contains(&format!("byte {bad_at}")), "{reason}");
+            }
+            other => panic!("expected the read-back difference, got {other}"),
         }
     }
 }
