@@ -224,7 +224,11 @@ pub(crate) fn stream_into(
                         direct: true,
                     };
                     let free_tx = free_tx.clone();
-                    scope.spawn(move || read_back_behind(&src, check_rx, free_tx))
+                    // Allocated here with the ring, not on the new thread: buffers freed by
+                    // an earlier pass on this thread are reused instead of a thread's own
+                    // allocator arena growing beside them, which raised the peak RSS.
+                    let back = Block::new();
+                    scope.spawn(move || read_back_behind(&src, check_rx, free_tx, back))
                 });
                 let writers: Vec<_> = (0..WRITERS)
                     .map(|_| {
@@ -335,8 +339,8 @@ fn read_back_behind(
     src: &Source<'_>,
     written: Receiver<Block>,
     free: SyncSender<Block>,
+    mut back: Block,
 ) -> io::Result<()> {
-    let mut back = Block::new();
     for block in written {
         let len = block.len;
         let n = src.fill(back.space(), block.pos, len)?;
