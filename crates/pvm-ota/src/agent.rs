@@ -370,7 +370,7 @@ impl<B: Bootloader> UpdateAgent<B> {
             };
             let status = &mut self.status;
             let listener = &mut self.listener;
-            let read_back = write_payload(dest, &file, p, *offset, &mut |n| {
+            let read_back_equal = write_payload(dest, &file, p, *offset, &mut |n| {
                 done += n;
                 if done - last >= 8 << 20 || done == payload_total {
                     last = done;
@@ -388,15 +388,16 @@ impl<B: Bootloader> UpdateAgent<B> {
                 p.size,
                 p.sha256.clone(),
                 p.file.clone(),
-                read_back,
+                read_back_equal,
             ));
         }
-        for (dest, size, sha, name, read_already) in written {
-            let digest = match read_already {
-                Some(d) => d,
-                None => read_back(&dest, size)?,
-            };
-            if digest != sha {
+        // Where the writer could not read back behind itself (no O_DIRECT), each slot is
+        // read back whole from the medium now, after its pages were dropped, and hashed.
+        for (dest, size, sha, name, read_back_equal) in written {
+            if read_back_equal {
+                continue;
+            }
+            if read_back(&dest, size)? != sha {
                 return Err(OtaError::Slot {
                     path: dest,
                     reason: format!("{name} reads back differently than written"),

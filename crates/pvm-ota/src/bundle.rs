@@ -376,15 +376,17 @@ pub(crate) fn open_sequential(path: &Path) -> Result<File> {
 
 /// Hashes one payload of an opened bundle, with the reads overlapped with the hashing,
 /// and checks it against the manifest. `each` sees every block after it was hashed; with
-/// a `sink`, each hashed block is then written there (the installer's slot), and what the
-/// sink read back from the medium, if it did, is returned as a SHA-256.
+/// a `sink`, each hashed block is then written there (the installer's slot). Returns
+/// `true` when the sink also read every written block back from the medium and found it
+/// equal to the hashed block: with the digest matching the manifest, the slot then holds
+/// exactly the manifest's bytes.
 pub(crate) fn hash_payload(
     bundle: &File,
     payload: &Payload,
     offset: u64,
     sink: Option<&crate::pipeline::Sink<'_>>,
     each: &mut dyn FnMut(&[u8]) -> Result<()>,
-) -> Result<Option<String>> {
+) -> Result<bool> {
     let src = crate::pipeline::Source {
         file: bundle,
         offset,
@@ -392,7 +394,7 @@ pub(crate) fn hash_payload(
         direct: false,
     };
     let mut hasher = Sha256::new();
-    let read_back = crate::pipeline::stream_into(
+    let read_back_equal = crate::pipeline::stream_into(
         &src,
         &format!("payload {}", payload.file),
         &mut |block| {
@@ -406,7 +408,7 @@ pub(crate) fn hash_payload(
             name: payload.file.clone(),
         });
     }
-    Ok(read_back)
+    Ok(read_back_equal)
 }
 
 /// Full verification pass over a bundle, reporting bytes hashed so far.

@@ -174,14 +174,15 @@ pub(crate) fn open_slot(dest: &Path, size: u64) -> Result<File> {
 
 /// Writes one payload of `bundle` (at `offset`) into the slot device at `dest`: a reader
 /// thread reads the bundle ahead, this thread hashes each block (the bytes written are the
-/// bytes hashed), and a writer thread writes the block before it, with `O_DIRECT` where
-/// allowed so the medium is busy while hashing goes on. One `fdatasync` at the end, not one
+/// bytes hashed), and writer threads write the blocks before it, several at once, with
+/// `O_DIRECT` where allowed so the medium is busy while hashing goes on. One `fdatasync` at the end, not one
 /// per block; then any cached pages are dropped so [`read_back`] has to fetch them from the
 /// medium.
 ///
 /// Where `O_DIRECT` works both ways, each block is also read back from the medium right
-/// after it was written, and the SHA-256 of what came back is returned; otherwise `None`,
-/// and the caller reads the slot back with [`read_back`] after this returned.
+/// after it was written and compared with the hashed block, and `true` is returned;
+/// otherwise `false`, and the caller reads the slot back with [`read_back`] after this
+/// returned. A block that reads back differently is [`OtaError::Slot`].
 ///
 /// A digest that differs from the manifest's (the bundle changed since it was verified)
 /// is [`OtaError::PayloadHash`] after the slot was written: callers keep the slot unnamed
@@ -192,7 +193,7 @@ pub(crate) fn write_payload(
     payload: &crate::manifest::Payload,
     offset: u64,
     progress: &mut dyn FnMut(u64),
-) -> Result<Option<String>> {
+) -> Result<bool> {
     use std::os::unix::fs::OpenOptionsExt;
     let f = open_slot(dest, payload.size)?;
     // Block devices and ext4 take O_DIRECT; tmpfs and a few others refuse it at open, and
@@ -218,7 +219,7 @@ pub(crate) fn write_payload(
         what: &what,
         check: check.as_ref(),
     };
-    let read_back =
+    let read_back_equal =
         crate::bundle::hash_payload(bundle, payload, offset, Some(&sink), &mut |block| {
             progress(block.len() as u64);
             Ok(())
@@ -226,7 +227,7 @@ pub(crate) fn write_payload(
     f.sync_data()
         .map_err(OtaError::io(format!("fdatasync {}", dest.display())))?;
     let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
-    Ok(read_back)
+    Ok(read_back_equal)
 }
 
 /// SHA-256 of the first `size` bytes at `path`, read back from the medium, not from

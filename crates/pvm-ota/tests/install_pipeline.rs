@@ -1,12 +1,15 @@
 //! The installer's overlapped pipeline (a reader thread ahead of the hasher/writer) keeps
 //! every guarantee of the plain loop: a bundle that changes after it was verified is caught
 //! while it is written, a write error stops the install with its context, and in both cases
-//! the new slot is never named in autoboot.txt, so it cannot boot.
+//! the new slot is never named in autoboot.txt, so it cannot boot. Several writes are in
+//! flight at once; one of them failing while others succeed is the same failure.
 
 mod common;
 
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::process::Command;
 
 use common::*;
 use pvm_ota::{OtaError, UpdateState};
@@ -157,4 +160,106 @@ fn a_bundle_cut_short_inside_its_last_payload_is_truncated_and_writes_nothing() 
         before,
         "no slot and no autoboot.txt changed"
     );
+}
+
+const LIMITED_CHILD_ENV: &str = "PVM_OTA_FILE_SIZE_LIMITED_DEVICE";
+/// The child's file size limit: the rootfs block at 0 is written whole, the one at 2 MiB
+/// only up to here, the one at 4 MiB not at all, while they are in flight together.
+const FILE_SIZE_LIMIT: u64 = 3 << 20;
+
+/// Installs under a file size limit (`RLIMIT_FSIZE`), so writes past [`FILE_SIZE_LIMIT`]
+/// fail with `EFBIG` while those before it succeed: a write error in one of several writes
+/// in flight, from the kernel, on a real file. Runs only as the child of the test below,
+/// which set `SIGXFSZ` to ignored (else the signal would kill this process instead).
+#[test]
+#[ignore = "run by a_write_error_in_one_of_several_writes_in_flight_... as its child"]
+fn file_size_limited_install_child() {
+    let root = std::env::var(LIMITED_CHILD_ENV).expect("only run as the parent test's child");
+    let root = Path::new(&root);
+    rustix::process::setrlimit(
+        rustix::process::Resource::Fsize,
+        rustix::process::Rlimit {
+            current: Some(FILE_SIZE_LIMIT),
+            maximum: Some(FILE_SIZE_LIMIT),
+        },
+    )
+    .unwrap();
+    let dev = Device::reopen(root);
+    let mut agent = dev.agent("1.0.0");
+
+    let err = agent
+        .install(&root.join("bundle.pvmb"), &idle_venue(), false)
+        .unwrap_err();
+
+    match &err {
+        OtaError::Io { context, source } => {
+            let slot = dev.layout.slots[1].system.display();
+            assert_eq!(context, &format!("write {slot}"));
+            assert_eq!(source.raw_os_error(), Some(27), "EFBIG: {source}");
+        }
+        other => panic!("expected the write error, got {other}"),
+    }
+    assert_eq!(agent.status().state, UpdateState::Failed);
+}
+
+#[test]
+fn a_write_error_in_one_of_several_writes_in_flight_fails_the_install_and_arms_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let k = new_key();
+    let root = d.path().join("dev");
+    let dev = Device::new(&root, &[&k]);
+    let b = build(
+        d.path(),
+        "v2",
+        Release {
+            key: Some(&k),
+            rootfs_len: ROOTFS_LEN,
+            ..Default::default()
+        },
+    );
+    fs::copy(&b.bundle, root.join("bundle.pvmb")).unwrap();
+    let autoboot_before = fs::read(&dev.layout.autoboot).unwrap();
+
+    // `trap '' XFSZ` leaves SIGXFSZ ignored across the exec, so the child's writes past
+    // its limit fail with EFBIG instead of killing it.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(r#"trap '' XFSZ; exec "$0" "$@""#)
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "file_size_limited_install_child",
+            "--test-threads=1",
+            "-q",
+        ])
+        .env(LIMITED_CHILD_ENV, &root)
+        .output()
+        .unwrap();
+
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+        "the child ran the install: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        fs::read(&dev.layout.autoboot).unwrap(),
+        autoboot_before,
+        "autoboot.txt does not name the half-written slot"
+    );
+    assert!(dev.slot_holds(2, &dev.v1_boot, &dev.v1_rootfs));
+    let agent = dev.agent("1.0.0");
+    assert_eq!(agent.status().state, UpdateState::Failed);
+    assert!(agent
+        .status()
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("File too large"));
 }
