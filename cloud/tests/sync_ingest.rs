@@ -477,3 +477,60 @@ async fn a_reused_sequence_is_recorded_as_rejected_and_duplicates_in_a_batch_are
     drop(client);
     stop_pg(pg).await;
 }
+
+#[tokio::test]
+async fn a_batch_mixing_new_and_stored_events_falls_back_from_copy_and_stores_each_once() {
+    let nats = AuthNats::start();
+    let pg = start_pg().await;
+    let pool = migrated_pool(&pg).await;
+    let (venue, nodes) = seed_nodes(&pool, 1).await;
+    let mut log = NodeLog::new(nodes[0], venue, 11);
+    log.tournament("Copy", 6);
+    let n = log.events.len();
+    assert!(n > 8, "the log must outgrow the first batch ({n} events)");
+    let client = nats.cloud_client().await;
+    let js = jetstream::new(client.clone());
+    let ingestor = Ingestor::new(
+        pool.clone(),
+        &js,
+        IngestConfig {
+            batch_size: 5,
+            ..test_config()
+        },
+    )
+    .await
+    .unwrap();
+
+    // A batch of new events only: the COPY path.
+    for up in &log.events[..5] {
+        publish(&js, up, true).await;
+    }
+    ingest_until(&ingestor, &pool, log.node_id, 5).await;
+    assert_eq!(
+        ingestor.copy_fallbacks(),
+        0,
+        "new events must go in by COPY"
+    );
+
+    // Event 3 published again without a message id (JetStream cannot drop it), in the
+    // middle of new events: the next batch holds both.
+    publish(&js, &log.events[5], true).await;
+    publish(&js, &log.events[2], false).await;
+    for up in &log.events[6..] {
+        publish(&js, up, true).await;
+    }
+    ingest_until(&ingestor, &pool, log.node_id, n as i64).await;
+    assert!(
+        ingestor.copy_fallbacks() >= 1,
+        "the batch holding event 3 again must have been stored by the skipping insert"
+    );
+    assert_node_matches(&pool, &log).await;
+    let rejected = scalar(
+        &pool,
+        "SELECT count(*) FROM sync_rejected_events WHERE node_id = $1",
+        log.node_id,
+    )
+    .await;
+    assert_eq!(rejected, 0, "a re-published event is not a rejected one");
+    stop_pg(pg).await;
+}

@@ -41,6 +41,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "node_update_status",
         sql: include_str!("../../migrations/0110_node_update_status.sql"),
     },
+    Migration {
+        version: 111,
+        name: "sync_events_lean",
+        sql: include_str!("../../migrations/0111_sync_events_lean.sql"),
+    },
 ];
 
 /// The sync side's routes, merged into the API router.

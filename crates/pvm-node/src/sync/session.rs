@@ -185,18 +185,35 @@ async fn session(
 
 /// The body of one up-message: the contract's [`pvm_sync::UpEvent`], written around the
 /// event's stored JSON so the event is not decoded and encoded again for every publish.
+#[cfg(test)]
 pub(crate) fn up_event_json(node_id: uuid::Uuid, venue_id: uuid::Uuid, e: &StoredEvent) -> Bytes {
-    let mut out = String::with_capacity(e.body.len() + 120);
-    out.push_str("{\"node_id\":\"");
-    out.push_str(&node_id.to_string());
-    out.push_str("\",\"venue_id\":\"");
-    out.push_str(&venue_id.to_string());
-    out.push_str("\",\"seq\":");
-    out.push_str(&e.seq.to_string());
-    out.push_str(",\"event\":");
-    out.push_str(&e.body);
-    out.push('}');
-    Bytes::from(out)
+    UpEncoder::new(node_id, venue_id).encode(e)
+}
+
+/// Writes up-messages for one node: the part before the sequence is the same for every
+/// event of a session, so it is formatted once instead of twice per event.
+pub(crate) struct UpEncoder {
+    prefix: String,
+}
+
+impl UpEncoder {
+    pub(crate) fn new(node_id: uuid::Uuid, venue_id: uuid::Uuid) -> UpEncoder {
+        UpEncoder {
+            prefix: format!("{{\"node_id\":\"{node_id}\",\"venue_id\":\"{venue_id}\",\"seq\":"),
+        }
+    }
+
+    pub(crate) fn encode(&self, e: &StoredEvent) -> Bytes {
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(self.prefix.len() + e.body.len() + 32);
+        out.push_str(&self.prefix);
+        // Writing into a String cannot fail.
+        let _ = write!(out, "{}", e.seq);
+        out.push_str(",\"event\":");
+        out.push_str(&e.body);
+        out.push('}');
+        Bytes::from(out)
+    }
 }
 
 async fn publish_loop(
@@ -208,7 +225,8 @@ async fn publish_loop(
 ) -> Result<(), SessionError> {
     let node_id = pairing.enrolment.node_id;
     let venue_id = pairing.enrolment.venue_id;
-    let subject = subjects::up_events(node_id);
+    let subject = async_nats::Subject::from(subjects::up_events(node_id));
+    let encoder = UpEncoder::new(node_id, venue_id);
     let name = cursor_name(node_id);
     let mut position = {
         let name = name.clone();
@@ -278,9 +296,7 @@ async fn publish_loop(
             }
             continue;
         }
-        let mut outcome = window
-            .publish(js, &subject, node_id, venue_id, &events)
-            .await;
+        let mut outcome = window.publish(js, &subject, &encoder, &events).await;
         if outcome.is_ok() {
             // Keep the window full while there is more to read; once the log is read to
             // its end, settle everything so the cursor (and the lag) reach the end.
@@ -366,18 +382,19 @@ impl Window {
     async fn publish(
         &mut self,
         js: &jetstream::Context,
-        subject: &str,
-        node_id: uuid::Uuid,
-        venue_id: uuid::Uuid,
+        subject: &async_nats::Subject,
+        encoder: &UpEncoder,
         events: &[StoredEvent],
     ) -> Result<(), SessionError> {
         for e in events {
+            let mut id = uuid::Uuid::encode_buffer();
             let message = PublishMessage::build()
-                .payload(up_event_json(node_id, venue_id, e))
-                .header(MSG_ID_HEADER, e.id.to_string().as_str())
+                .payload(encoder.encode(e))
+                .header(MSG_ID_HEADER, &*e.id.hyphenated().encode_lower(&mut id))
                 .header(SEQ_HEADER, e.seq.to_string().as_str());
+            // The subject is shared bytes: cloning it does not copy the string per event.
             let ack = js
-                .send_publish(subject.to_string(), message)
+                .send_publish(subject.clone(), message)
                 .await
                 .map_err(|err| SessionError::Publish {
                     seq: e.seq,
