@@ -61,6 +61,8 @@ pub struct LiveState {
     pub seq: u64,
     /// Connections opened so far (1 after the first).
     pub connections: u64,
+    /// Updates that came as a patch to the view held (the others came whole).
+    pub patched: u64,
 }
 
 impl LiveState {
@@ -226,7 +228,7 @@ fn handle(
     state: &watch::Sender<LiveState>,
     raw: &mut Option<serde_json::Value>,
 ) -> Result<(), ClientError> {
-    let (seq, server_time_ms, data) = match msg {
+    let (seq, server_time_ms, data, patched) = match msg {
         ServerMessage::Hello {
             seq,
             server_time_ms,
@@ -249,7 +251,7 @@ fn handle(
             server_time_ms,
             data: Some(data),
             ..
-        } if t == topic => (seq, server_time_ms, data),
+        } if t == topic => (seq, server_time_ms, data, false),
         ServerMessage::Update {
             topic: t,
             seq,
@@ -261,7 +263,7 @@ fn handle(
                 return Err(ClientError::NoView);
             };
             pvm_core::patch::apply(&mut data, &patch)?;
-            (seq, server_time_ms, data)
+            (seq, server_time_ms, data, true)
         }
         other => return handle_other(other, now, state),
     };
@@ -271,6 +273,7 @@ fn handle(
             s.seq = s.seq.max(seq);
             s.view = Some(Arc::new(view));
             s.version += 1;
+            s.patched += u64::from(patched);
         }),
         Err(e) => tracing::warn!("kiosk link: a display view not understood: {e}"),
     }
