@@ -5,8 +5,11 @@
 //! dropped and reconnects with `since=`; it never stalls the writer or other clients.
 //!
 //! Topics: `venue`, `tournaments`, `tournament/<id>`, `cash`, `displays`, `display/<id>`,
-//! `screen/<id>`, `system` (update status and progress; staff only). Each message is JSON with a `type`: `hello`, `snapshot`, `update`, `event`
-//! (replayed on resume), `time`, `pong`, `error`.
+//! `screen/<id>`, `system` (update status and progress; staff only). Each message is JSON with
+//! a `type`: `hello`, `snapshot`, `update`, `event` (replayed on resume), `time`, `pong`,
+//! `error`. An `update` carries an RFC 6902 JSON Patch (`patch`) against the view the client
+//! holds, or the whole view (`data`) when the client is out of step or the patch would be
+//! larger; docs/live-protocol.md is the full description.
 
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiQuery;
