@@ -7,7 +7,8 @@
 //! Module map: `structure` and `clock` (blinds and time), `tournament` (entries, busts,
 //! prize pool, results), `payouts`, `deals` and `icm` (money), `seating` and `chips` (tables,
 //! TDA 2024 rules), `cash` (cash games and waiting lists), `players`, `venue`, `displays`
-//! (screens and outputs), `views` (what screens draw) and `format` (every string they show).
+//! (screens and outputs), `views` (what screens draw), `format` (every string they show) and
+//! `patch` (the change between two views, as the live feed sends it).
 
 pub mod cash;
 pub mod chips;
@@ -20,6 +21,7 @@ pub mod format;
 pub mod icm;
 pub mod ids;
 pub mod money;
+pub mod patch;
 pub mod payouts;
 pub mod players;
 pub mod seating;

@@ -5,6 +5,7 @@
 use crate::clock::{mono_ms, TimeSync};
 use futures_util::{SinkExt, StreamExt};
 use pvm_core::ids::DisplayId;
+use pvm_core::patch::PatchOp;
 use pvm_core::views::DisplayView;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -60,6 +61,8 @@ pub struct LiveState {
     pub seq: u64,
     /// Connections opened so far (1 after the first).
     pub connections: u64,
+    /// Updates that came as a patch to the view held (the others came whole).
+    pub patched: u64,
 }
 
 impl LiveState {
@@ -84,6 +87,10 @@ pub enum ClientError {
     Closed,
     #[error("the node refused the subscription: {0}")]
     Refused(String),
+    #[error("an update did not fit the view held ({0}); asking for a fresh one")]
+    OutOfStep(#[from] pvm_core::patch::PatchError),
+    #[error("a change arrived before the view it changes; asking for a fresh one")]
+    NoView,
 }
 
 #[derive(Deserialize)]
@@ -99,11 +106,15 @@ enum ServerMessage {
         server_time_ms: i64,
         data: serde_json::Value,
     },
+    /// Either the full view (`data`) or the change from the previous one (`patch`).
     Update {
         topic: String,
         seq: u64,
         server_time_ms: i64,
-        data: serde_json::Value,
+        #[serde(default)]
+        data: Option<serde_json::Value>,
+        #[serde(default)]
+        patch: Option<Vec<PatchOp>>,
     },
     Time {
         server_time_ms: i64,
@@ -169,6 +180,9 @@ async fn session(
     let (mut sink, mut stream) = ws.split();
     let mut ping = tokio::time::interval(config.ping_every);
     let mut opened = false;
+    // The view as JSON, which the next update's patch applies to; each connection starts
+    // from its own snapshot.
+    let mut raw: Option<serde_json::Value> = None;
     loop {
         tokio::select! {
             msg = tokio::time::timeout(config.silence_limit, stream.next()) => {
@@ -197,7 +211,7 @@ async fn session(
                         s.connections += 1;
                     });
                 }
-                handle(parsed, &topic, now, state)?;
+                handle(parsed, &topic, now, state, &mut raw)?;
             }
             _ = ping.tick() => {
                 let ping = serde_json::json!({ "type": "ping", "client_time_ms": mono_ms() });
@@ -212,15 +226,19 @@ fn handle(
     topic: &str,
     now: i64,
     state: &watch::Sender<LiveState>,
+    raw: &mut Option<serde_json::Value>,
 ) -> Result<(), ClientError> {
-    match msg {
+    let (seq, server_time_ms, data, patched) = match msg {
         ServerMessage::Hello {
             seq,
             server_time_ms,
-        } => state.send_modify(|s| {
-            s.time.observe(server_time_ms, now);
-            s.seq = s.seq.max(seq);
-        }),
+        } => {
+            state.send_modify(|s| {
+                s.time.observe(server_time_ms, now);
+                s.seq = s.seq.max(seq);
+            });
+            return Ok(());
+        }
         ServerMessage::Snapshot {
             topic: t,
             seq,
@@ -231,16 +249,44 @@ fn handle(
             topic: t,
             seq,
             server_time_ms,
-            data,
-        } if t == topic => match serde_json::from_value::<DisplayView>(data) {
-            Ok(view) => state.send_modify(|s| {
-                s.time.observe(server_time_ms, now);
-                s.seq = s.seq.max(seq);
-                s.view = Some(Arc::new(view));
-                s.version += 1;
-            }),
-            Err(e) => tracing::warn!("kiosk link: a display view not understood: {e}"),
-        },
+            data: Some(data),
+            ..
+        } if t == topic => (seq, server_time_ms, data, false),
+        ServerMessage::Update {
+            topic: t,
+            seq,
+            server_time_ms,
+            patch: Some(patch),
+            ..
+        } if t == topic => {
+            let Some(mut data) = raw.take() else {
+                return Err(ClientError::NoView);
+            };
+            pvm_core::patch::apply(&mut data, &patch)?;
+            (seq, server_time_ms, data, true)
+        }
+        other => return handle_other(other, now, state),
+    };
+    match DisplayView::deserialize(&data) {
+        Ok(view) => state.send_modify(|s| {
+            s.time.observe(server_time_ms, now);
+            s.seq = s.seq.max(seq);
+            s.view = Some(Arc::new(view));
+            s.version += 1;
+            s.patched += u64::from(patched);
+        }),
+        Err(e) => tracing::warn!("kiosk link: a display view not understood: {e}"),
+    }
+    *raw = Some(data);
+    Ok(())
+}
+
+fn handle_other(
+    msg: ServerMessage,
+    now: i64,
+    state: &watch::Sender<LiveState>,
+) -> Result<(), ClientError> {
+    match msg {
         ServerMessage::Time { server_time_ms } => {
             state.send_modify(|s| s.time.observe(server_time_ms, now))
         }

@@ -1,7 +1,8 @@
 //! The kiosk's WebSocket client against a real node started in-process on loopback: it gets
 //! the HDMI view, follows an assignment change, keeps counting and says "reconnecting" while
 //! the node is down, and catches up when it returns. The UI side is the real presenter drawing
-//! headless, so what is asserted is what the TV would show.
+//! headless, so what is asserted is what the TV would show. Updates arrive as patches to the
+//! view held, so every view drawn after the first was rebuilt from patches.
 
 use pvm_core::displays::{ScreenKind, HDMI_DISPLAY_ID};
 use pvm_core::players::PlayerDetails;
@@ -233,6 +234,8 @@ async fn the_kiosk_follows_the_hdmi_view_counts_through_a_node_restart_and_catch
     let live = wait_for(&mut rx, "the clock again", |s| screen_kind(s) == "clock").await;
     draw(&mut p, &mut frame, &live, &mut shown_version);
     assert_eq!(k().get_screen(), "clock");
+    // The node sent those changes as patches to the view the kiosk held.
+    assert!(live.patched > 0, "every update came whole: {live:?}");
 
     // The node goes away: the TV keeps counting and shows the mark.
     node.stop().await.unwrap();

@@ -13,6 +13,10 @@
 //! one more client, the probe, reads the same topic on a thread and runtime of its own; its
 //! latency from the send is what one screen at the venue sees while 1,000 others are served.
 //!
+//! Updates carry a JSON Patch against the previous view; every client here parses each message
+//! in full and applies it to the view it holds, as the kiosk and the web pages do. The probe
+//! prints the update's size and the size of the whole view (what each update carried before).
+//!
 //! `cargo run --release -p pvm-node --example bench_ws -- --clients 1000 --updates 30`
 
 #[path = "support/mod.rs"]
@@ -60,6 +64,7 @@ fn main() {
             let (seen_tx, ready_tx) = (seen_tx.clone(), ready_tx.clone());
             connections.push(tokio::spawn(async move {
                 let (mut sink, mut stream) = socket.split();
+                let mut view = HeldView::default();
                 while let Some(Ok(message)) = stream.next().await {
                     let at = Instant::now();
                     let text = match message {
@@ -71,15 +76,16 @@ fn main() {
                         Message::Close(_) => break,
                         _ => continue,
                     };
-                    // Keys are sorted, so the big `data` comes first and the top-level seq
-                    // and type last: find them from the end instead of parsing the lot.
-                    let kind = message_type(&text);
-                    if kind == Some("snapshot") {
-                        let _ = ready_tx.send(i);
-                    } else if kind == Some("update") {
-                        if let Some(seq) = top_level_seq(&text) {
+                    // Parsed in full and applied, as a real client would: the view it holds
+                    // is kept current by every update.
+                    match view.absorb(&text) {
+                        Some(("snapshot", _)) => {
+                            let _ = ready_tx.send(i);
+                        }
+                        Some(("update", seq)) => {
                             let _ = seen_tx.send((i, seq, at));
                         }
+                        _ => {}
                     }
                 }
             }));
@@ -90,7 +96,7 @@ fn main() {
                 .await
                 .expect("every client gets its snapshot");
         }
-        let (probe_tx, probe_rx) = std::sync::mpsc::channel::<(u64, Instant)>();
+        let (probe_tx, probe_rx) = std::sync::mpsc::channel::<ProbeSeen>();
         let probe = spawn_probe(url.clone(), probe_tx);
         tokio::time::sleep(Duration::from_secs(1)).await;
         result(
@@ -104,6 +110,33 @@ fn main() {
             rss_before as f64 / 1024.0,
             node.rss_kib() as f64 / 1024.0
         );
+
+        // One update first, not measured: clients whose snapshot was rendered at another
+        // moment than the topic's last view (all but the first here) get that update whole,
+        // then patches. What is measured is the steady state, every client on patches.
+        let warmup_seq = {
+            let entry = &entry_ids[0];
+            let answer = support::command(
+                &admin,
+                format!("{base}/api/v1/tournaments/{tournament}/entries/{entry}/chips"),
+                json!({"chips": 4_000}),
+            )
+            .await;
+            let seq = answer["seq"].as_u64().expect("a seq");
+            let mut missing = clients;
+            while missing > 0 {
+                let Ok(Some((_, s, _))) =
+                    tokio::time::timeout(Duration::from_secs(10), seen_rx.recv()).await
+                else {
+                    panic!("the warm-up update never reached {missing} clients");
+                };
+                if s == seq {
+                    missing -= 1;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            seq
+        };
 
         let mut from_ack = Vec::with_capacity(clients * updates);
         let mut from_send = Vec::with_capacity(clients * updates);
@@ -154,9 +187,13 @@ fn main() {
         from_ack.sort();
         from_send.sort();
         drop(probe);
-        let mut from_send_probe: Vec<Duration> = probe_rx
+        let probe_seen: Vec<ProbeSeen> = probe_rx
             .try_iter()
-            .filter_map(|(seq, at)| Some(at.duration_since(*sent_at.get(&seq)?)))
+            .filter(|p| p.seq > warmup_seq)
+            .collect();
+        let mut from_send_probe: Vec<Duration> = probe_seen
+            .iter()
+            .filter_map(|p| Some(p.at.duration_since(*sent_at.get(&p.seq)?)))
             .collect();
         from_send_probe.sort();
         println!(
@@ -203,6 +240,20 @@ fn main() {
         );
         result("ws_node_cpu_per_update", per_update(node_cpu), "ms", None);
         result("ws_generator_cpu_per_update", per_update(own_cpu), "ms", None);
+        if !probe_seen.is_empty() {
+            let n = probe_seen.len() as f64;
+            let message = probe_seen.iter().map(|p| p.message_bytes).sum::<usize>() as f64 / n;
+            let view = probe_seen.iter().map(|p| p.view_bytes).sum::<usize>() as f64 / n;
+            let patched = probe_seen.iter().filter(|p| p.patched).count();
+            println!(
+                "ws: update message {message:.0} bytes on average ({patched} of {} were patches); \
+                 the whole view it describes, as every update carried before patches: \
+                 {view:.0} bytes",
+                probe_seen.len()
+            );
+            result("ws_update_bytes", message, "bytes", None);
+            result("ws_view_bytes", view, "bytes", None);
+        }
         if !from_send_probe.is_empty() {
             println!(
                 "ws: the probe client on its own thread got {} of {updates} updates; from the \
@@ -233,7 +284,7 @@ fn main() {
 
 /// The probe client: one WebSocket on a thread and runtime of its own, reporting (seq, arrival)
 /// for every update. Stops when the returned guard is dropped.
-fn spawn_probe(url: String, seen: std::sync::mpsc::Sender<(u64, Instant)>) -> ProbeGuard {
+fn spawn_probe(url: String, seen: std::sync::mpsc::Sender<ProbeSeen>) -> ProbeGuard {
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -245,6 +296,7 @@ fn spawn_probe(url: String, seen: std::sync::mpsc::Sender<(u64, Instant)>) -> Pr
                 .await
                 .expect("the probe's WebSocket connection");
             let (mut sink, mut stream) = socket.split();
+            let mut view = HeldView::default();
             loop {
                 let message = tokio::select! {
                     _ = &mut stop_rx => break,
@@ -253,9 +305,16 @@ fn spawn_probe(url: String, seen: std::sync::mpsc::Sender<(u64, Instant)>) -> Pr
                 let Some(Ok(message)) = message else { break };
                 let at = Instant::now();
                 match message {
-                    Message::Text(text) if message_type(&text) == Some("update") => {
-                        if let Some(seq) = top_level_seq(&text) {
-                            let _ = seen.send((seq, at));
+                    Message::Text(text) => {
+                        if let Some(("update", seq)) = view.absorb(&text) {
+                            let view_bytes = serde_json::to_vec(&view.data).map_or(0, |v| v.len());
+                            let _ = seen.send(ProbeSeen {
+                                seq,
+                                at,
+                                message_bytes: text.len(),
+                                view_bytes,
+                                patched: view.last_was_patch,
+                            });
                         }
                     }
                     Message::Ping(p) => {
@@ -289,17 +348,43 @@ impl Drop for ProbeGuard {
     }
 }
 
-fn message_type(text: &str) -> Option<&str> {
-    let at = text.rfind("\"type\":\"")? + "\"type\":\"".len();
-    let rest = &text[at..];
-    Some(&rest[..rest.find('"')?])
+/// What the probe saw of one update: when, how big the message was, and how big the view it
+/// produced is (what every update carried before updates became patches).
+struct ProbeSeen {
+    seq: u64,
+    at: Instant,
+    message_bytes: usize,
+    view_bytes: usize,
+    patched: bool,
 }
 
-fn top_level_seq(text: &str) -> Option<u64> {
-    let at = text.rfind("\"seq\":")? + "\"seq\":".len();
-    let digits: String = text[at..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .collect();
-    digits.parse().ok()
+/// One client's copy of the topic's view, kept as the live protocol says: a snapshot or a
+/// full update replaces it, a patch changes it.
+#[derive(Default)]
+struct HeldView {
+    data: serde_json::Value,
+    last_was_patch: bool,
+}
+
+impl HeldView {
+    /// Takes in one message; says its type and seq for snapshots and updates.
+    fn absorb(&mut self, text: &str) -> Option<(&'static str, u64)> {
+        let mut message: serde_json::Value = serde_json::from_str(text).ok()?;
+        let seq = message["seq"].as_u64()?;
+        let kind = match message["type"].as_str()? {
+            "snapshot" => "snapshot",
+            "update" => "update",
+            _ => return None,
+        };
+        self.last_was_patch = false;
+        if let Some(ops) = message.get_mut("patch") {
+            let ops: Vec<pvm_core::patch::PatchOp> =
+                serde_json::from_value(ops.take()).expect("a JSON Patch");
+            pvm_core::patch::apply(&mut self.data, &ops).expect("the patch fits the view held");
+            self.last_was_patch = true;
+        } else {
+            self.data = message["data"].take();
+        }
+        Some((kind, seq))
+    }
 }

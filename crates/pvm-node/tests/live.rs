@@ -58,6 +58,43 @@ async fn until(ws: &mut Ws, done: impl Fn(&Value) -> bool) -> Vec<Value> {
     }
 }
 
+/// Each topic's view as a client holds it: snapshots and full updates replace it, patches
+/// change it, as every client of the live feed must.
+#[derive(Default)]
+struct Views {
+    views: std::collections::BTreeMap<String, Value>,
+    patches: std::collections::BTreeMap<String, usize>,
+}
+
+impl Views {
+    fn absorb(&mut self, m: &Value) {
+        let (Some(topic), Some(kind)) = (m["topic"].as_str(), m["type"].as_str()) else {
+            return;
+        };
+        if kind != "snapshot" && kind != "update" {
+            return;
+        }
+        if let Some(ops) = m.get("patch") {
+            let ops: Vec<pvm_core::patch::PatchOp> = serde_json::from_value(ops.clone()).unwrap();
+            let view = self
+                .views
+                .get_mut(topic)
+                .unwrap_or_else(|| panic!("a patch for {topic} before its snapshot: {m}"));
+            pvm_core::patch::apply(view, &ops)
+                .unwrap_or_else(|e| panic!("the patch {m} does not fit {topic}: {e}"));
+            *self.patches.entry(topic.to_string()).or_default() += 1;
+        } else {
+            self.views.insert(topic.to_string(), m["data"].clone());
+        }
+    }
+
+    fn get(&self, topic: &str) -> &Value {
+        self.views
+            .get(topic)
+            .unwrap_or_else(|| panic!("no view of {topic}"))
+    }
+}
+
 async fn tournament_with_players(admin: &Api, n: usize) -> String {
     let t = common::create_tournament(admin, common::config("Live")).await;
     for i in 0..n {
@@ -79,8 +116,10 @@ async fn websocket_sends_hello_snapshots_then_updates_in_log_order() {
     assert_eq!(hello["seq"], seq);
     assert!(hello["server_time_ms"].as_i64().unwrap() > 1_600_000_000_000);
     let mut topics = Vec::new();
+    let mut views = Views::default();
     for _ in 0..3 {
         let s = next(&mut ws).await;
+        views.absorb(&s);
         assert_eq!(s["type"], "snapshot", "{s}");
         assert_eq!(s["seq"], seq);
         topics.push(s["topic"].as_str().unwrap().to_string());
@@ -142,20 +181,11 @@ async fn websocket_sends_hello_snapshots_then_updates_in_log_order() {
         "{seen_kinds:?}"
     );
     assert!(seen_kinds.contains(&"tournament.entry_registered".to_string()));
-    let tour = msgs
-        .iter()
-        .rev()
-        .find(|m| m["topic"] == format!("tournament/{t}"))
-        .unwrap();
-    assert_eq!(tour["data"]["clock"]["status"], "running");
-    assert_eq!(
-        tour["data"]["tournament"]["entries"]
-            .as_object()
-            .unwrap()
-            .len(),
-        3
-    );
-    assert_eq!(msgs.last().unwrap()["data"]["name"], "The Live Room");
+    msgs.iter().for_each(|m| views.absorb(m));
+    let tour = views.get(&format!("tournament/{t}"));
+    assert_eq!(tour["clock"]["status"], "running");
+    assert_eq!(tour["tournament"]["entries"].as_object().unwrap().len(), 3);
+    assert_eq!(views.get("venue")["name"], "The Live Room");
 }
 
 #[tokio::test]
@@ -273,7 +303,11 @@ async fn ping_gets_pong_with_server_time_and_display_topics_carry_a_display_view
         .ok();
     let u = next(&mut ws).await;
     assert_eq!(u["type"], "update");
-    assert_eq!(u["data"]["content"]["running"], true, "{u}");
+    let mut views = Views::default();
+    views.absorb(&snap);
+    views.absorb(&u);
+    let view = views.get(&format!("display/{HDMI}"));
+    assert_eq!(view["content"]["running"], true, "{u}");
 
     // A message the node does not understand is answered, not fatal.
     ws.send(Message::Text("{\"type\":\"dance\"}".into()))
@@ -380,8 +414,10 @@ async fn sse_delivers_hello_snapshots_updates_and_resume_like_the_websocket() {
     assert_eq!(hello["type"], "hello");
     assert_eq!(hello["seq"], seq);
     let mut topics = Vec::new();
+    let mut views = Views::default();
     for _ in 0..2 {
         let (id, s) = sse.next().await;
+        views.absorb(&s);
         assert_eq!(s["type"], "snapshot");
         assert_eq!(id, Some(seq), "the SSE id carries the sequence");
         topics.push(s["topic"].as_str().unwrap().to_string());
@@ -397,7 +433,11 @@ async fn sse_delivers_hello_snapshots_updates_and_resume_like_the_websocket() {
     assert_eq!(u["type"], "update");
     assert_eq!(u["topic"], format!("tournament/{t}"));
     assert_eq!(id, Some(seq + 1));
-    assert_eq!(u["data"]["clock"]["status"], "running");
+    views.absorb(&u);
+    assert_eq!(
+        views.get(&format!("tournament/{t}"))["clock"]["status"],
+        "running"
+    );
     drop(sse);
 
     // Resume, as a browser would, with Last-Event-ID: the missed events, then snapshots.
@@ -458,7 +498,7 @@ async fn a_client_that_never_reads_is_dropped_while_others_keep_receiving() {
         "{}/api/v1/ws?{topics}",
         node.base.replace("http://", "ws://")
     );
-    let (slow, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+    let (mut slow, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
         .await
         .unwrap();
     let mut normal = connect(&node, &topics).await;
@@ -481,6 +521,16 @@ async fn a_client_that_never_reads_is_dropped_while_others_keep_receiving() {
             r.text
         );
         flood += 1;
+        // Updates are small patches, which the socket buffers would take thousands of:
+        // the slow client also asks for the tournament's whole view again and again (and
+        // never reads it), as a client that re-subscribes after each hiccup would.
+        for (kind, topic) in [
+            ("unsubscribe", format!("tournament/{t}")),
+            ("subscribe", format!("tournament/{t}")),
+        ] {
+            let ask = json!({"type": kind, "topics": [topic]});
+            let _ = slow.send(Message::Text(ask.to_string().into())).await;
+        }
         // The normal client keeps up.
         while let Ok(Some(Ok(_))) =
             tokio::time::timeout(Duration::from_millis(1), normal.next()).await
@@ -510,7 +560,6 @@ async fn a_client_that_never_reads_is_dropped_while_others_keep_receiving() {
     .await;
     assert!(msgs.iter().all(|m| m["type"] == "update"));
     // The slow client's connection was closed by the node: draining it ends.
-    let mut slow = slow;
     let drained = tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(Ok(m)) = slow.next().await {
             if let Message::Close(_) = m {
@@ -591,4 +640,207 @@ async fn stopping_the_node_closes_open_live_connections() {
         ended.is_ok(),
         "the live connection stayed open after the node stopped"
     );
+}
+
+/// The view with the render time taken out: two renders of the same state differ only there.
+fn timeless(mut v: Value) -> Value {
+    match &mut v {
+        Value::Object(map) => {
+            map.remove("server_time_ms");
+            for child in map.values_mut() {
+                *child = timeless(std::mem::take(child));
+            }
+        }
+        Value::Array(items) => {
+            for child in items.iter_mut() {
+                *child = timeless(std::mem::take(child));
+            }
+        }
+        _ => {}
+    }
+    v
+}
+
+/// Every topic's view from a connection opened now.
+async fn fresh_views(node: &TestNode, query: &str, topics: usize) -> Views {
+    fresh_views_from(&mut connect(node, query).await, topics).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patched_views_of_every_topic_kind_equal_fresh_snapshots_after_each_change() {
+    let node = TestNode::start().await;
+    let admin = node.setup_admin().await;
+    let t = tournament_with_players(&admin, 3).await;
+    let entries: Vec<String> = admin.get(&format!("/api/v1/tournaments/{t}")).await.ok()
+        ["tournament"]["entries"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let game = admin
+        .post(
+            "/api/v1/cash/games",
+            json!({"game": "NLH", "small_blind": 100, "big_blind": 300}),
+        )
+        .await
+        .created();
+    let mut waiting = Vec::new();
+    for name in ["Ana", "Bo", "Cy"] {
+        let r = admin
+            .post(
+                "/api/v1/cash/waitlist",
+                json!({"game_id": game, "name": name}),
+            )
+            .await
+            .ok();
+        waiting.push(r["created_id"].as_str().unwrap().to_string());
+    }
+    let clock = admin
+        .post(
+            "/api/v1/screens",
+            json!({"name": "Clock", "kind": {"type": "tournament_clock", "tournament_id": t}}),
+        )
+        .await
+        .created();
+    let list = admin
+        .post(
+            "/api/v1/screens",
+            json!({"name": "List", "kind": {"type": "waiting_list"}}),
+        )
+        .await
+        .created();
+    admin
+        .put(
+            &format!("/api/v1/displays/{HDMI}/screen"),
+            json!({"screen_id": clock}),
+        )
+        .await
+        .ok();
+
+    let names = [
+        "venue".to_string(),
+        "tournaments".into(),
+        format!("tournament/{t}"),
+        "cash".into(),
+        "displays".into(),
+        format!("display/{HDMI}"),
+        format!("screen/{list}"),
+    ];
+    let query = format!("topics={}", names.join(","));
+    let mut ws = connect(&node, &query).await;
+    let mut views = fresh_views_from(&mut ws, names.len()).await;
+
+    let tp = format!("/api/v1/tournaments/{t}");
+    let check = async |views: &mut Views, ws: &mut Ws, what: &str| {
+        let fresh = fresh_views(&node, &query, names.len()).await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let differ: Vec<&String> = names
+                .iter()
+                .filter(|n| timeless(views.get(n).clone()) != timeless(fresh.get(n).clone()))
+                .collect();
+            if differ.is_empty() {
+                return;
+            }
+            let Ok(m) = tokio::time::timeout_at(deadline, next(ws)).await else {
+                panic!(
+                    "after {what}: the patched views of {differ:?} never became the \
+                     fresh snapshots"
+                );
+            };
+            views.absorb(&m);
+        }
+    };
+
+    // Map members added (an entry), changed (chips), array elements added and removed
+    // (the waiting list, front and middle), renamed screens, a display switching to another
+    // kind of screen (a whole subtree replaced), an announcement appearing.
+    common::register_new(&admin, &t, "Late Lou").await;
+    check(&mut views, &mut ws, "a late entry").await;
+    admin
+        .post(
+            &format!("{tp}/entries/{}/chips", entries[0]),
+            json!({"chips": 31_500}),
+        )
+        .await
+        .ok();
+    check(&mut views, &mut ws, "a chip count").await;
+    admin.act(&format!("{tp}/clock/start")).await.ok();
+    admin.act(&format!("{tp}/clock/pause")).await.ok();
+    check(&mut views, &mut ws, "the clock started and paused").await;
+    admin
+        .post(
+            &format!("{tp}/busts"),
+            json!({"busts": [{"entry_id": entries[1]}]}),
+        )
+        .await
+        .ok();
+    check(&mut views, &mut ws, "a bust").await;
+    admin
+        .post(
+            "/api/v1/cash/waitlist",
+            json!({"game_id": game, "name": "Di"}),
+        )
+        .await
+        .ok();
+    check(&mut views, &mut ws, "a name added to the list").await;
+    admin
+        .delete(&format!("/api/v1/cash/waitlist/{}", waiting[1]))
+        .await
+        .ok();
+    check(&mut views, &mut ws, "a name removed from the middle").await;
+    admin
+        .delete(&format!("/api/v1/cash/waitlist/{}", waiting[0]))
+        .await
+        .ok();
+    check(&mut views, &mut ws, "the first name removed").await;
+    admin
+        .put(
+            &format!("/api/v1/screens/{list}"),
+            json!({"name": "Waiting", "kind": {"type": "waiting_list"}}),
+        )
+        .await
+        .ok();
+    check(&mut views, &mut ws, "a screen renamed").await;
+    admin
+        .put(
+            &format!("/api/v1/displays/{HDMI}/screen"),
+            json!({"screen_id": list}),
+        )
+        .await
+        .ok();
+    check(&mut views, &mut ws, "the display switched screens").await;
+    admin
+        .post(
+            "/api/v1/announcements",
+            json!({"text": "Dinner break at 8", "style": "ticker", "duration_secs": 600}),
+        )
+        .await
+        .ok();
+    check(&mut views, &mut ws, "an announcement").await;
+    let mut venue = admin.get("/api/v1/venue").await.ok();
+    venue["name"] = json!("The Patched Room");
+    admin.put("/api/v1/venue", venue).await.ok();
+    check(&mut views, &mut ws, "the venue renamed").await;
+
+    // Every topic kind was followed through patches, not only through whole views.
+    for n in &names {
+        assert!(
+            views.patches.get(n).copied().unwrap_or(0) > 0,
+            "{n} never got a patch: {:?}",
+            views.patches
+        );
+    }
+}
+
+async fn fresh_views_from(ws: &mut Ws, topics: usize) -> Views {
+    let mut views = Views::default();
+    assert_eq!(next(ws).await["type"], "hello");
+    for _ in 0..topics {
+        let m = next(ws).await;
+        assert_eq!(m["type"], "snapshot", "{m}");
+        views.absorb(&m);
+    }
+    views
 }

@@ -1,8 +1,11 @@
 // The node's live feed over one WebSocket: snapshots then updates per topic, resumable with
 // `since=`. Reconnects on its own with a growing delay and tells its owner what happened, so
-// a page can say "reconnected" instead of silently showing old data.
+// a page can say "reconnected" instead of silently showing old data. Updates carry either the
+// whole view (`data`) or a JSON Patch against the previous one (`patch`); owners always get
+// the whole view.
 
 import { ServerClock } from './clock';
+import { applyPatch, type PatchOp } from './patch';
 
 export type LiveState = 'connecting' | 'live' | 'reconnecting';
 
@@ -14,6 +17,7 @@ export interface LiveMessage {
   client_time_ms?: number;
   kinds?: string[];
   data?: unknown;
+  patch?: PatchOp[];
   code?: string;
   message?: string;
 }
@@ -38,6 +42,10 @@ export class Live {
   private timers: ReturnType<typeof setTimeout>[] = [];
   private lastHeard = 0;
   private everLive = false;
+  /** Each topic's view as last handed to the owner: what the next patch applies to. */
+  private views = new Map<string, unknown>();
+  /** Topics whose fresh snapshot was asked for; their patches are ignored until it comes. */
+  private resyncing = new Set<string>();
 
   constructor(topics: string[], private handlers: LiveHandlers) {
     this.topics = new Set(topics);
@@ -76,6 +84,7 @@ export class Live {
 
   unsubscribe(topics: string[]): void {
     const gone = topics.filter((t) => this.topics.delete(t));
+    gone.forEach((t) => this.views.delete(t));
     if (gone.length) this.send({ type: 'unsubscribe', topics: gone });
   }
 
@@ -97,6 +106,9 @@ export class Live {
     if (resuming) params.set('since', String(this.seq));
     const ws = new WebSocket(`${proto}://${location.host}/api/v1/ws?${params}`);
     this.ws = ws;
+    // Every opening sends each topic's snapshot again: patches only follow those.
+    this.views.clear();
+    this.resyncing.clear();
     this.handlers.state?.(this.everLive ? 'reconnecting' : 'connecting', { attempt: this.attempt });
     ws.onopen = () => {
       this.lastHeard = Date.now();
@@ -127,6 +139,29 @@ export class Live {
     };
   }
 
+  /** The topic's new view, or undefined if a patch did not fit (a fresh snapshot is asked for). */
+  private viewOf(topic: string, msg: LiveMessage): unknown {
+    if (msg.patch === undefined) {
+      this.views.set(topic, msg.data);
+      if (msg.type === 'snapshot') this.resyncing.delete(topic);
+      return msg.data;
+    }
+    if (this.resyncing.has(topic)) return undefined;
+    try {
+      if (!this.views.has(topic)) throw new Error('a patch before its snapshot');
+      const view = applyPatch(this.views.get(topic), msg.patch);
+      this.views.set(topic, view);
+      return view;
+    } catch {
+      // Out of step with the node (should not happen): start the topic afresh.
+      this.views.delete(topic);
+      this.resyncing.add(topic);
+      this.send({ type: 'unsubscribe', topics: [topic] });
+      this.send({ type: 'subscribe', topics: [topic] });
+      return undefined;
+    }
+  }
+
   private handle(msg: LiveMessage, resuming: boolean): void {
     const now = Date.now();
     switch (msg.type) {
@@ -140,11 +175,15 @@ export class Live {
         break;
       }
       case 'snapshot':
-      case 'update':
+      case 'update': {
+        if (!msg.topic) break;
+        const data = this.viewOf(msg.topic, msg);
+        if (data === undefined) break;
         if (msg.seq !== undefined) this.seq = Math.max(this.seq, msg.seq);
         if (msg.server_time_ms !== undefined) this.clock.oneWay(msg.server_time_ms, now);
-        if (msg.topic) this.handlers.data(msg.topic, msg.data, msg);
+        this.handlers.data(msg.topic, data, msg);
         break;
+      }
       case 'time':
         if (msg.server_time_ms !== undefined) this.clock.oneWay(msg.server_time_ms, now);
         break;

@@ -5,8 +5,11 @@
 //! dropped and reconnects with `since=`; it never stalls the writer or other clients.
 //!
 //! Topics: `venue`, `tournaments`, `tournament/<id>`, `cash`, `displays`, `display/<id>`,
-//! `screen/<id>`, `system` (update status and progress; staff only). Each message is JSON with a `type`: `hello`, `snapshot`, `update`, `event`
-//! (replayed on resume), `time`, `pong`, `error`.
+//! `screen/<id>`, `system` (update status and progress; staff only). Each message is JSON with
+//! a `type`: `hello`, `snapshot`, `update`, `event` (replayed on resume), `time`, `pong`,
+//! `error`. An `update` carries an RFC 6902 JSON Patch (`patch`) against the view the client
+//! holds, or the whole view (`data`) when the client is out of step or the patch would be
+//! larger; docs/live-protocol.md is the full description.
 
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiQuery;
@@ -25,7 +28,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
@@ -180,12 +183,14 @@ pub fn parse_topics(list: &str) -> Result<BTreeSet<Topic>, String> {
     Ok(topics)
 }
 
-/// The messages that open a stream: hello, replayed events (on resume), snapshots.
+/// The messages that open a stream: hello, replayed events (on resume), snapshots. Records
+/// in `held` which view of each topic the connection now holds.
 async fn opening(
     s: &AppState,
     topics: &BTreeSet<Topic>,
     since: Option<u64>,
     local: Viewer,
+    held: &mut Holdings,
 ) -> Vec<Value> {
     let state = s.engine.state();
     let seq = state.applied;
@@ -206,12 +211,27 @@ async fn opening(
         }
     }
     for t in topics {
+        let (data, holding) = if *t == Topic::System {
+            // Not a log topic: its updates are always whole.
+            (
+                t.data(s, &state, local),
+                Holding {
+                    seq,
+                    chained: false,
+                },
+            )
+        } else {
+            s.node
+                .live_cache
+                .snapshot(t, local, seq, t.data(s, &state, local))
+        };
+        held.insert(t.clone(), holding);
         out.push(json!({
             "type": "snapshot",
             "topic": t.name(),
             "seq": seq,
             "server_time_ms": wall_now().as_millis(),
-            "data": t.data(s, &state, local),
+            "data": data,
         }));
     }
     out
@@ -234,93 +254,293 @@ fn event_message(topic: &Topic, c: &Committed) -> Value {
 /// serialize the same JSON on every commit: a thousand times the work, on the two cores the
 /// writer needs too. Only the setup screen differs between audiences (the kiosk on loopback
 /// sees the setup code), so only display and screen topics are keyed by it.
+///
+/// An update carries a JSON Patch (`patch`) against the topic's previous view, not the view:
+/// sending the whole view to every socket on every commit is what made delivery slow. Each
+/// (topic, audience) keeps a *chain*, the last view rendered and the commit it was rendered
+/// for; the next commit's patch is made against it, once. A patch is only right for a client
+/// that holds exactly that view, and views carry the time they were rendered at, so each
+/// connection tracks what it holds ([`Holding`]) and gets the full view (`data`) whenever its
+/// view is not the chain's: after a snapshot rendered at another moment, or when it read an
+/// update the cache had already forgotten.
 #[derive(Default)]
 pub struct RenderCache {
-    rendered: Mutex<Rendered>,
+    inner: Mutex<CacheInner>,
 }
 
-/// (commit seq, topic, loopback audience) → the update message, or none if the commit did
-/// not touch the topic.
-type Rendered = BTreeMap<(u64, Topic, bool, bool), Option<Utf8Bytes>>;
+/// A topic as one audience sees it: (topic, loopback, staff).
+type Audience = (Topic, bool, bool);
+
+#[derive(Default)]
+struct CacheInner {
+    chains: BTreeMap<Audience, Chain>,
+    /// (commit seq, audience) → the update, or none if the commit did not touch the topic.
+    rendered: BTreeMap<(u64, Audience), Option<Rendered>>,
+}
+
+/// The last view rendered for an audience, that the next patch is made against.
+struct Chain {
+    seq: u64,
+    data: Arc<Value>,
+}
+
+struct Rendered {
+    /// The chain commit the patch applies to; none if this is a view rendered on its own.
+    base: Option<u64>,
+    /// The `update` message with `patch`; none when the patch would not be smaller than the
+    /// view.
+    patch: Option<Utf8Bytes>,
+    /// The `update` message with the full view; dropped once a newer commit is rendered, as
+    /// views can be large and only a client that is out of step needs it.
+    full: Option<Utf8Bytes>,
+}
+
+/// What a connection holds of a topic: the view of commit `seq`, and whether it is the
+/// chain's view (so a patch made against the chain applies to it exactly).
+#[derive(Debug, Clone, Copy)]
+struct Holding {
+    seq: u64,
+    chained: bool,
+}
+
+/// Holdings per topic of one connection.
+type Holdings = BTreeMap<Topic, Holding>;
 
 /// Renders kept before the cache is trimmed to the newest commit; a client that lags behind
-/// that re-renders its own copy, which costs time but is never wrong.
+/// that gets a full view rendered for it alone, which costs time but is never wrong.
 const RENDERS_KEPT: usize = 256;
 
+fn audience(topic: &Topic, viewer: Viewer) -> Audience {
+    // Audiences differ only where the data does: the setup code (display and screen
+    // topics, loopback only) and phone numbers (the cash topic, staff only).
+    let local = viewer.local && matches!(topic, Topic::Display(_) | Topic::Screen(_));
+    let staff = viewer.staff && matches!(topic, Topic::Cash | Topic::System);
+    (topic.clone(), local, staff)
+}
+
 impl RenderCache {
-    fn get_or_render(
-        &self,
-        seq: u64,
-        topic: &Topic,
-        viewer: Viewer,
-        render: impl FnOnce() -> Option<Utf8Bytes>,
-    ) -> Option<Utf8Bytes> {
-        // Audiences differ only where the data does: the setup code (display and screen
-        // topics, loopback only) and phone numbers (the cash topic, staff only).
-        let local = viewer.local && matches!(topic, Topic::Display(_) | Topic::Screen(_));
-        let staff = viewer.staff && matches!(topic, Topic::Cash | Topic::System);
-        let key = (seq, topic.clone(), local, staff);
-        if let Some(hit) = self.lock().get(&key) {
-            return hit.clone();
+    /// The snapshot of a topic for a connection that opens it, and what the connection then
+    /// holds. The first snapshot of an audience starts its chain.
+    fn snapshot(&self, topic: &Topic, viewer: Viewer, seq: u64, data: Value) -> (Value, Holding) {
+        let key = audience(topic, viewer);
+        let mut inner = self.lock();
+        match inner.chains.get(&key) {
+            Some(chain) if *chain.data == data => (
+                data,
+                Holding {
+                    seq: chain.seq,
+                    chained: true,
+                },
+            ),
+            Some(_) => (
+                data,
+                Holding {
+                    seq,
+                    chained: false,
+                },
+            ),
+            None => {
+                let data = Arc::new(data);
+                inner.chains.insert(
+                    key,
+                    Chain {
+                        seq,
+                        data: data.clone(),
+                    },
+                );
+                (Arc::unwrap_or_clone(data), Holding { seq, chained: true })
+            }
         }
-        // Rendered outside the lock: two connections may race to render the same message,
-        // which is cheaper than making every other connection wait behind one render.
-        let message = render();
-        let mut rendered = self.lock();
-        if rendered.len() >= RENDERS_KEPT {
-            let newest = rendered.keys().map(|(s, _, _, _)| *s).max().unwrap_or(seq);
-            rendered.retain(|(s, _, _, _), _| *s >= newest);
-        }
-        rendered.insert(key, message.clone());
-        message
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Rendered> {
-        // A panic while holding this lock leaves a map that is still valid: keep using it.
-        self.rendered
+    /// The message of one commit for one connection's topic, if the commit touched it: the
+    /// shared patch when the connection holds the chain's view, else the full view.
+    fn update_for(
+        &self,
+        s: &AppState,
+        topic: &Topic,
+        update: &Update,
+        viewer: Viewer,
+        held: &mut Holding,
+    ) -> Option<Utf8Bytes> {
+        let key = audience(topic, viewer);
+        let seq = update.last_seq;
+        // Rendered under the lock: every connection on this topic needs this render, so
+        // waiting for the one already under way is the cheapest thing they can do.
+        let mut inner = self.lock();
+        let rkey = (seq, key.clone());
+        if !inner.rendered.contains_key(&rkey) {
+            let r = inner.render(s, &key, update, viewer);
+            if r.is_some() {
+                for ((_, k), old) in inner.rendered.iter_mut() {
+                    if *k == key {
+                        if let Some(old) = old {
+                            old.full = None;
+                        }
+                    }
+                }
+            }
+            if inner.rendered.len() >= RENDERS_KEPT {
+                let newest = inner.rendered.keys().map(|(s, _)| *s).max().unwrap_or(seq);
+                inner.rendered.retain(|(s, _), _| *s >= newest);
+            }
+            inner.rendered.insert(rkey.clone(), r);
+        }
+        let rendered = inner.rendered.get(&rkey)?.as_ref()?;
+        if let (Some(base), Some(patch)) = (rendered.base, &rendered.patch) {
+            if held.chained && held.seq == base {
+                *held = Holding { seq, chained: true };
+                return Some(patch.clone());
+            }
+        }
+        if let Some(full) = &rendered.full {
+            *held = Holding {
+                seq,
+                chained: rendered.base.is_some(),
+            };
+            return Some(full.clone());
+        }
+        drop(inner);
+        // The chain has moved past this commit: this connection gets a view of its own.
+        *held = Holding {
+            seq,
+            chained: false,
+        };
+        full_message(s, topic, update, viewer)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
+        // A panic while holding this lock leaves maps that are still valid: keep using them.
+        self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
-/// The messages one commit produces for these topics.
-fn update_messages(
-    s: &AppState,
-    topics: &BTreeSet<Topic>,
-    update: &Update,
-    local: Viewer,
-) -> Vec<Utf8Bytes> {
-    topics
-        .iter()
-        .filter_map(|t| {
-            s.node
-                .live_cache
-                .get_or_render(update.last_seq, t, local, || {
-                    render_update(s, t, update, local)
-                })
+impl CacheInner {
+    fn render(
+        &mut self,
+        s: &AppState,
+        key: &Audience,
+        update: &Update,
+        viewer: Viewer,
+    ) -> Option<Rendered> {
+        let topic = &key.0;
+        let kinds = kinds(topic, update)?;
+        let seq = update.last_seq;
+        let data = topic.data(s, &update.state, viewer);
+        let envelope = |field: &str, v: &Value| -> Utf8Bytes {
+            json!({
+                "type": "update",
+                "topic": topic.name(),
+                "seq": seq,
+                "server_time_ms": wall_now().as_millis(),
+                "kinds": kinds,
+                field: v,
+            })
+            .to_string()
+            .into()
+        };
+        let full = envelope("data", &data);
+        let chain = self.chains.get(key).filter(|c| c.seq < seq);
+        let Some(chain) = chain else {
+            if self.chains.contains_key(key) {
+                // Rendered late, for a connection behind the chain: not the chain's view.
+                return Some(Rendered {
+                    base: None,
+                    patch: None,
+                    full: Some(full),
+                });
+            }
+            self.chains.insert(
+                key.clone(),
+                Chain {
+                    seq,
+                    data: Arc::new(data),
+                },
+            );
+            return Some(Rendered {
+                base: Some(seq),
+                patch: None,
+                full: Some(full),
+            });
+        };
+        let ops = pvm_core::patch::diff(&chain.data, &data);
+        let patch = serde_json::to_value(&ops)
+            .ok()
+            .map(|ops| envelope("patch", &ops))
+            .filter(|p| p.len() < full.len());
+        let base = chain.seq;
+        self.chains.insert(
+            key.clone(),
+            Chain {
+                seq,
+                data: Arc::new(data),
+            },
+        );
+        Some(Rendered {
+            base: Some(base),
+            patch,
+            full: Some(full),
         })
-        .collect()
+    }
 }
 
-fn render_update(s: &AppState, t: &Topic, update: &Update, local: Viewer) -> Option<Utf8Bytes> {
-    let kinds: Vec<&str> = update
+/// The kinds of this commit's events that touch the topic; none if it is untouched.
+fn kinds(topic: &Topic, update: &Update) -> Option<Vec<&'static str>> {
+    let kinds: Vec<&'static str> = update
         .events
         .iter()
-        .filter(|c| t.touched_by(&c.event.stream()))
+        .filter(|c| topic.touched_by(&c.event.stream()))
         .map(|c| c.event.kind())
         .collect();
-    if kinds.is_empty() {
-        return None;
-    }
+    (!kinds.is_empty()).then_some(kinds)
+}
+
+/// One connection's full `update` of a topic, rendered for it alone.
+fn full_message(s: &AppState, topic: &Topic, update: &Update, viewer: Viewer) -> Option<Utf8Bytes> {
+    let kinds = kinds(topic, update)?;
     let message = json!({
         "type": "update",
-        "topic": t.name(),
+        "topic": topic.name(),
         "seq": update.last_seq,
         "server_time_ms": wall_now().as_millis(),
         "kinds": kinds,
-        "data": t.data(s, &update.state, local),
+        "data": topic.data(s, &update.state, viewer),
     });
     Some(message.to_string().into())
+}
+
+/// The messages one commit produces for these topics, in topic order. A topic the
+/// connection already holds a newer view of (its snapshot was taken after this commit) is
+/// skipped.
+fn update_messages(
+    s: &AppState,
+    topics: &BTreeSet<Topic>,
+    held: &mut Holdings,
+    update: &Update,
+    viewer: Viewer,
+) -> Vec<Utf8Bytes> {
+    let mut out = Vec::new();
+    for t in topics {
+        let entry = held.entry(t.clone()).or_insert(Holding {
+            seq: 0,
+            chained: false,
+        });
+        if entry.seq >= update.last_seq {
+            continue;
+        }
+        if *t == Topic::System {
+            // The update service changes this view between commits too (its own messages
+            // carry it whole), so there is no chain to patch against.
+            out.extend(full_message(s, t, update, viewer));
+            continue;
+        }
+        if let Some(m) = s.node.live_cache.update_for(s, t, update, viewer, entry) {
+            out.push(m);
+        }
+    }
+    out
 }
 
 /// The update status changed (state or progress): not a log event, so it carries the
@@ -501,9 +721,10 @@ async fn ws_loop(
     // already covered by the snapshot are skipped by their sequence.
     let mut updates = s.engine.subscribe();
     let mut sent_seq = s.engine.last_seq();
+    let mut held = Holdings::new();
     // The opening may be larger than the queue (replayed events): it is what the client
     // asked for, so the queue only has to hold it, not the client's reading speed.
-    for m in opening(s, &topics, since, local).await {
+    for m in opening(s, &topics, since, local, &mut held).await {
         if out
             .queue
             .send(Message::Text(m.to_string().into()))
@@ -537,7 +758,7 @@ async fn ws_loop(
                         continue;
                     }
                     sent_seq = update.last_seq;
-                    for m in update_messages(s, &topics, &update, local) {
+                    for m in update_messages(s, &topics, &mut held, &update, local) {
                         if let Err(gone) = out.push_text(m) {
                             return gone;
                         }
@@ -566,7 +787,7 @@ async fn ws_loop(
                                 Ok(new) => {
                                     let added: BTreeSet<Topic> = new.difference(&topics).cloned().collect();
                                     topics.extend(added.iter().cloned());
-                                    opening(s, &added, since, local).await.into_iter().skip(1).collect()
+                                    opening(s, &added, since, local, &mut held).await.into_iter().skip(1).collect()
                                 }
                                 Err(e) => vec![json!({"type": "error", "code": "bad_topic", "message": e})],
                             }
@@ -575,6 +796,7 @@ async fn ws_loop(
                             match parse_topics(&names.join(",")) {
                                 Ok(gone) => {
                                     topics.retain(|t| !gone.contains(t));
+                                    held.retain(|t, _| !gone.contains(t));
                                     Vec::new()
                                 }
                                 Err(e) => vec![json!({"type": "error", "code": "bad_topic", "message": e})],
@@ -636,7 +858,8 @@ fn sse_stream(
         let _guard = ClientGuard::new(&s);
         let mut updates = s.engine.subscribe();
         let mut sent_seq = s.engine.last_seq();
-        for m in opening(&s, &topics, since, local).await {
+        let mut held = Holdings::new();
+        for m in opening(&s, &topics, since, local, &mut held).await {
             if tx.send(Outgoing::from_value(&m)).await.is_err() {
                 return;
             }
@@ -660,7 +883,7 @@ fn sse_stream(
                     Ok(update) => {
                         if update.last_seq <= sent_seq { continue; }
                         sent_seq = update.last_seq;
-                        for m in update_messages(&s, &topics, &update, local) {
+                        for m in update_messages(&s, &topics, &mut held, &update, local) {
                             let out = Outgoing { text: m, seq: Some(update.last_seq) };
                             if tx.try_send(out).is_err() { return; }
                         }
