@@ -58,6 +58,7 @@ fn run(dir: &std::path::Path, commands: u64) {
             queue_depth: 1024,
             snapshot_every: u64::MAX / 2,
             broadcast_depth: 1024,
+            ..EngineConfig::default()
         },
     )
     .expect("the engine starts");

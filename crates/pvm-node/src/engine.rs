@@ -95,6 +95,51 @@ pub struct EngineMetrics {
     /// Sum of command latencies (enqueue → durable answer), microseconds.
     pub latency_us_sum: AtomicU64,
     pub latency_us_max: AtomicU64,
+    /// Times the writer finished a checkpoint so the write-ahead log could start over.
+    pub wal_resets: AtomicU64,
+    /// Where a command's time goes, so a slow tail can be placed: waiting in the queue for
+    /// the writer (enqueue → its group starts), the group's transaction (inserts + fsync), and
+    /// the whole of it (enqueue → answer sent). What a client sees beyond `answered` is the
+    /// HTTP stack's and the scheduler's.
+    pub queued: Histogram,
+    pub committing: Histogram,
+    pub answered: Histogram,
+}
+
+/// Upper bounds of the latency histograms' buckets, microseconds; a last bucket takes the rest.
+pub const HISTOGRAM_BOUNDS_US: [u64; 18] = [
+    100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 4_000, 5_000, 7_500, 10_000, 20_000,
+    50_000, 100_000, 500_000, 1_000_000,
+];
+
+/// A lock-free latency histogram with fixed buckets ([`HISTOGRAM_BOUNDS_US`]): recording is
+/// two relaxed atomic adds, cheap enough for the writer's path.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    counts: [AtomicU64; HISTOGRAM_BOUNDS_US.len() + 1],
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    pub fn record(&self, took: Duration) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let bucket = HISTOGRAM_BOUNDS_US.partition_point(|&bound| bound < us);
+        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// Count per bucket (not cumulative), in the order of [`HISTOGRAM_BOUNDS_US`], then the
+    /// count above the last bound.
+    pub fn counts(&self) -> Vec<u64> {
+        self.counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    pub fn sum(&self) -> Duration {
+        Duration::from_micros(self.sum_us.load(Ordering::Relaxed))
+    }
 }
 
 /// The handle the rest of the node uses: send commands, read state, subscribe.
@@ -115,6 +160,11 @@ pub struct EngineConfig {
     pub queue_depth: usize,
     pub snapshot_every: u64,
     pub broadcast_depth: usize,
+    /// The write-ahead log's bound in frames, past which the writer finishes the background
+    /// checkpoint so the log starts over ([`pvm_store::WAL_RESET_FRAMES`]).
+    pub wal_reset_frames: u64,
+    /// How often the background thread folds the write-ahead log into the file.
+    pub checkpoint_every: Duration,
 }
 
 impl Default for EngineConfig {
@@ -123,6 +173,8 @@ impl Default for EngineConfig {
             queue_depth: 1024,
             snapshot_every: 10_000,
             broadcast_depth: 1024,
+            wal_reset_frames: pvm_store::WAL_RESET_FRAMES,
+            checkpoint_every: CHECKPOINT_EVERY,
         }
     }
 }
@@ -360,6 +412,8 @@ pub fn start(
         seq,
         since_snapshot: 0,
         snapshot_every: config.snapshot_every.max(1),
+        wal_reset_frames: config.wal_reset_frames.max(1),
+        checkpoint_every: config.checkpoint_every,
         state_tx,
         seq_tx,
         updates_tx,
@@ -391,6 +445,8 @@ struct Writer {
     seq: u64,
     since_snapshot: u64,
     snapshot_every: u64,
+    wal_reset_frames: u64,
+    checkpoint_every: Duration,
     state_tx: watch::Sender<Arc<VenueState>>,
     seq_tx: watch::Sender<u64>,
     updates_tx: broadcast::Sender<Update>,
@@ -433,7 +489,7 @@ impl Snapshotter {
 }
 
 /// How often the write-ahead log is folded back into the database file (off the writer).
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 /// At most this many commands share one transaction.
 const MAX_GROUP: usize = 256;
@@ -447,7 +503,9 @@ impl Writer {
             Opening::Pending(pending) => pending.finish(),
         };
         let status = match opened {
-            Ok(mut store) => match store.checkpoint_in_background(CHECKPOINT_EVERY) {
+            Ok(mut store) => match store
+                .checkpoint_in_background_bounded(self.checkpoint_every, self.wal_reset_frames)
+            {
                 Ok(checkpointer) => {
                     self.checkpointer = Some(checkpointer);
                     self.store = Some(store);
@@ -478,10 +536,19 @@ impl Writer {
             let Some(Msg::Run(first)) = queue.blocking_recv() else {
                 break;
             };
+            let started = Instant::now();
+            self.metrics
+                .queued
+                .record(started.saturating_duration_since(first.enqueued));
             let mut jobs = vec![*first];
             while jobs.len() < MAX_GROUP {
                 match queue.try_recv() {
-                    Ok(Msg::Run(j)) => jobs.push(*j),
+                    Ok(Msg::Run(j)) => {
+                        self.metrics
+                            .queued
+                            .record(started.saturating_duration_since(j.enqueued));
+                        jobs.push(*j);
+                    }
                     Ok(Msg::Stop) => {
                         stopping = true;
                         break;
@@ -490,6 +557,7 @@ impl Writer {
                 }
             }
             self.commit_group(jobs);
+            self.finish_checkpoint_if_wanted();
         }
         queue.close();
         self.snapshot_now();
@@ -542,8 +610,10 @@ impl Writer {
             .iter()
             .map(|(_, evs)| evs.iter().map(encode).collect())
             .collect();
+        let committing = Instant::now();
         let result =
             encoded.and_then(|batches| store.append_batches(&batches).map_err(EngineError::from));
+        self.metrics.committing.record(committing.elapsed());
         match result {
             Ok(results) => {
                 // Each command's batch has its own savepoint: when one fails (it cannot, short
@@ -595,7 +665,9 @@ impl Writer {
                 let _ = self.state_tx.send(state.clone());
                 let _ = self.seq_tx.send(last);
                 for (job, events) in outcomes {
-                    let us = job.enqueued.elapsed().as_micros() as u64;
+                    let took = job.enqueued.elapsed();
+                    self.metrics.answered.record(took);
+                    let us = took.as_micros() as u64;
                     self.metrics.latency_us_sum.fetch_add(us, Ordering::Relaxed);
                     self.metrics.latency_us_max.fetch_max(us, Ordering::Relaxed);
                     self.metrics.commands_ok.fetch_add(1, Ordering::Relaxed);
@@ -637,6 +709,33 @@ impl Writer {
                         disk_full,
                     }));
                 }
+            }
+        }
+    }
+
+    /// Between two groups, when the background checkpointer found the log past its bound with
+    /// frames left behind: copies those few frames here, where nothing commits meanwhile, so the
+    /// next commit starts the log over instead of appending to an ever longer file.
+    fn finish_checkpoint_if_wanted(&mut self) {
+        let (Some(checkpointer), Some(store)) = (self.checkpointer.as_ref(), self.store.as_mut())
+        else {
+            return;
+        };
+        if !checkpointer.reset_wanted() {
+            return;
+        }
+        let started = Instant::now();
+        match store.finish_checkpoint() {
+            Ok(frames) => {
+                self.metrics.wal_resets.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    frames,
+                    took_us = started.elapsed().as_micros() as u64,
+                    "write-ahead log checkpointed to its end"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not finish the checkpoint; the log grows until the next one")
             }
         }
     }

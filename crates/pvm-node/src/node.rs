@@ -121,6 +121,7 @@ pub async fn start_with_hooks(
             queue_depth: config.engine.queue_depth,
             snapshot_every: config.engine.snapshot_every_events,
             broadcast_depth: config.ws.client_queue.max(16),
+            ..EngineConfig::default()
         },
     )?;
     let auth = Arc::new(AuthService::open(

@@ -114,6 +114,12 @@ async fn metrics(State(s): State<AppState>) -> Response {
         &[(String::new(), m.commits.load(Ordering::Relaxed) as f64)],
     );
     metric(
+        "pvm_wal_resets_total",
+        "counter",
+        "Checkpoints the writer finished so the write-ahead log could start over.",
+        &[(String::new(), m.wal_resets.load(Ordering::Relaxed) as f64)],
+    );
+    metric(
         "pvm_command_latency_seconds_sum",
         "counter",
         "Total time from enqueue to durable answer of successful commands.",
@@ -130,6 +136,38 @@ async fn metrics(State(s): State<AppState>) -> Response {
             String::new(),
             m.latency_us_max.load(Ordering::Relaxed) as f64 / 1e6,
         )],
+    );
+    let stages = [
+        ("queued", &m.queued),
+        ("committing", &m.committing),
+        ("answered", &m.answered),
+    ];
+    let mut lines = Vec::new();
+    for (stage, histogram) in stages {
+        let mut cumulative = 0;
+        let counts = histogram.counts();
+        for (i, count) in counts.iter().enumerate() {
+            cumulative += count;
+            let le = crate::engine::HISTOGRAM_BOUNDS_US
+                .get(i)
+                .map_or_else(|| "+Inf".to_owned(), |us| (*us as f64 / 1e6).to_string());
+            lines.push((
+                format!("_bucket{{stage=\"{stage}\",le=\"{le}\"}}"),
+                cumulative as f64,
+            ));
+        }
+        lines.push((
+            format!("_sum{{stage=\"{stage}\"}}"),
+            histogram.sum().as_secs_f64(),
+        ));
+        lines.push((format!("_count{{stage=\"{stage}\"}}"), cumulative as f64));
+    }
+    metric(
+        "pvm_engine_stage_seconds",
+        "histogram",
+        "Time of commands in the writer's stages: queued (waiting for their group), \
+         committing (per group: inserts and fsync), answered (enqueue to durable answer).",
+        &lines,
     );
     metric(
         "pvm_log_sequence",

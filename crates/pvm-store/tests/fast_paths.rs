@@ -1,7 +1,8 @@
 //! The node's fast paths. `Store::open_checking`: the quick start, where the state is read while
 //! the integrity check runs beside it; it must refuse exactly what `Store::open` refuses and
 //! write nothing before the check has passed. `Store::checkpoint_in_background`: the write-ahead
-//! log is folded into the file by another thread, never inside a commit.
+//! log is folded into the file by another thread, never inside a commit, and stays bounded
+//! under steady load once the writer finishes what a pass left behind.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -172,4 +173,39 @@ fn the_background_checkpointer_folds_the_log_into_the_file_and_the_writer_does_n
     store.close().unwrap();
     let reopened = Store::open(&path).unwrap();
     assert_eq!(reopened.last_seq().unwrap(), 6_001);
+}
+
+#[test]
+fn under_steady_load_the_log_starts_over_once_the_writer_finishes_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pvm.db");
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal_len = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    let mut store = Store::open(&path).unwrap();
+    let bound = 16;
+    let checkpointer = store
+        .checkpoint_in_background_bounded(Duration::from_millis(5), bound)
+        .unwrap();
+    // Commits back to back, as under load: the background pass keeps finding new frames.
+    let mut finished = 0;
+    let mut largest = 0;
+    for n in 0..1_500 {
+        store.append(&[event(n)]).unwrap();
+        if checkpointer.reset_wanted() {
+            store.finish_checkpoint().unwrap();
+            finished += 1;
+        }
+        largest = largest.max(wal_len());
+    }
+    checkpointer.stop();
+    assert!(finished > 0, "the checkpointer never asked for a reset");
+    let frame = 4096 + 24;
+    assert!(
+        largest <= 16 * bound * frame,
+        "the log grew to {} frames with a bound of {bound}",
+        largest / frame
+    );
+    store.close().unwrap();
+    assert_eq!(Store::open(&path).unwrap().last_seq().unwrap(), 1_500);
 }
