@@ -184,6 +184,8 @@ pub struct Proxy {
     task: tokio::task::JoinHandle<()>,
 }
 
+const RELAY_BUFFER: usize = 256 * 1024;
+
 impl Proxy {
     pub async fn start(target: SocketAddr) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -203,9 +205,18 @@ impl Proxy {
                     let Ok(mut server) = TcpStream::connect(target).await else {
                         return;
                     };
+                    // As on a direct link: no Nagle delay on either leg, and big relay
+                    // buffers so the relay's own copying stays out of the sync bench's figures.
+                    let _ = client.set_nodelay(true);
+                    let _ = server.set_nodelay(true);
                     // Either side ending, or a cut, drops both sockets.
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = tokio::io::copy_bidirectional_with_sizes(
+                            &mut client,
+                            &mut server,
+                            RELAY_BUFFER,
+                            RELAY_BUFFER,
+                        ) => {}
                         _ = cut.wait_for(|up| !*up) => {}
                     }
                 });
