@@ -52,10 +52,10 @@ pub struct IngestConfig {
 impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig {
-            batch_size: 1000,
+            batch_size: 4000,
             gather: Duration::from_millis(20),
             snapshot_every: 50_000,
-            max_ack_pending: 20_000,
+            max_ack_pending: 40_000,
             ack_wait: streams::INGEST_ACK_WAIT,
         }
     }
