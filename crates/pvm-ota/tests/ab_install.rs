@@ -14,16 +14,7 @@ use pvm_ota::{
 #[test]
 fn install_writes_the_inactive_slot_and_arms_only_the_trial_boot() {
     let d = tempfile::tempdir().unwrap();
-    let k = new_key();
-    let dev = Device::new(d.path(), &[&k]);
-    let b = build(
-        d.path(),
-        "v2",
-        Release {
-            key: Some(&k),
-            ..Default::default()
-        },
-    );
+    let (_, dev, b) = signed_v2(d.path(), None);
     let mut agent = dev.agent("1.0.0");
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let s2 = seen.clone();
@@ -59,16 +50,7 @@ fn install_writes_the_inactive_slot_and_arms_only_the_trial_boot() {
 #[test]
 fn a_trial_boot_whose_health_check_passes_is_committed() {
     let d = tempfile::tempdir().unwrap();
-    let k = new_key();
-    let dev = Device::new(d.path(), &[&k]);
-    let b = build(
-        d.path(),
-        "v2",
-        Release {
-            key: Some(&k),
-            ..Default::default()
-        },
-    );
+    let (_, dev, b) = signed_v2(d.path(), None);
     let mut agent = dev.agent("1.0.0");
     agent.install(&b.bundle, &idle_venue(), false).unwrap();
     agent.reboot_to_try(&idle_venue(), false).unwrap();
@@ -106,16 +88,7 @@ fn a_trial_boot_whose_health_check_passes_is_committed() {
 #[test]
 fn a_trial_boot_whose_health_check_fails_goes_back_to_the_old_slot() {
     let d = tempfile::tempdir().unwrap();
-    let k = new_key();
-    let dev = Device::new(d.path(), &[&k]);
-    let b = build(
-        d.path(),
-        "v2",
-        Release {
-            key: Some(&k),
-            ..Default::default()
-        },
-    );
+    let (_, dev, b) = signed_v2(d.path(), None);
     let mut agent = dev.agent("1.0.0");
     agent.install(&b.bundle, &idle_venue(), false).unwrap();
     agent.reboot_to_try(&idle_venue(), false).unwrap();
@@ -154,16 +127,7 @@ fn a_trial_boot_whose_health_check_fails_goes_back_to_the_old_slot() {
 #[test]
 fn a_trial_boot_that_never_comes_up_is_rolled_back_by_the_firmware() {
     let d = tempfile::tempdir().unwrap();
-    let k = new_key();
-    let dev = Device::new(d.path(), &[&k]);
-    let b = build(
-        d.path(),
-        "v2",
-        Release {
-            key: Some(&k),
-            ..Default::default()
-        },
-    );
+    let (k, dev, b) = signed_v2(d.path(), None);
     let mut agent = dev.agent("1.0.0");
     agent.install(&b.bundle, &idle_venue(), false).unwrap();
     agent.reboot_to_try(&idle_venue(), false).unwrap();
@@ -319,16 +283,7 @@ fn every_refused_bundle_leaves_slots_and_autoboot_untouched() {
 #[test]
 fn no_install_or_reboot_while_a_clock_runs_unless_in_the_window_or_forced() {
     let d = tempfile::tempdir().unwrap();
-    let k = new_key();
-    let dev = Device::new(d.path(), &[&k]);
-    let b = build(
-        d.path(),
-        "v2",
-        Release {
-            key: Some(&k),
-            ..Default::default()
-        },
-    );
+    let (_, dev, b) = signed_v2(d.path(), None);
     let busy = Conditions {
         clock_running: true,
         ..idle_venue()

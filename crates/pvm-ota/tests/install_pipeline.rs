@@ -20,21 +20,8 @@ const ROOTFS_LEN: usize = (5 << 20) + 3;
 #[test]
 fn a_bundle_changed_after_verification_is_caught_while_writing_and_the_slot_is_never_armed() {
     let d = tempfile::tempdir().unwrap();
-    let k = new_key();
-    let dev = Device::new(d.path(), &[&k]);
-    let b = build(
-        d.path(),
-        "v2",
-        Release {
-            key: Some(&k),
-            rootfs_len: ROOTFS_LEN,
-            ..Default::default()
-        },
-    );
-    let (_, rootfs_at, rootfs_len) = entry_spans(&b.bundle)
-        .into_iter()
-        .find(|(n, _, _)| n == "rootfs.img")
-        .unwrap();
+    let (_, dev, b) = signed_v2(d.path(), Some(ROOTFS_LEN));
+    let (rootfs_at, rootfs_len) = entry_span(&b.bundle, "rootfs.img");
     let autoboot_before = fs::read(&dev.layout.autoboot).unwrap();
 
     let mut agent = dev.agent("1.0.0");
@@ -90,19 +77,9 @@ fn a_bundle_changed_after_verification_is_caught_while_writing_and_the_slot_is_n
 #[test]
 fn a_write_error_in_the_target_slot_stops_the_install_with_the_device_named() {
     let d = tempfile::tempdir().unwrap();
-    let k = new_key();
-    let mut dev = Device::new(d.path(), &[&k]);
+    let (_, mut dev, b) = signed_v2(d.path(), Some(ROOTFS_LEN));
     // A device that refuses every write with ENOSPC, standing in for slot B's rootfs.
     dev.layout.slots[1].system = "/dev/full".into();
-    let b = build(
-        d.path(),
-        "v2",
-        Release {
-            key: Some(&k),
-            rootfs_len: ROOTFS_LEN,
-            ..Default::default()
-        },
-    );
     let autoboot_before = fs::read(&dev.layout.autoboot).unwrap();
     let mut agent = dev.agent("1.0.0");
 
@@ -129,21 +106,8 @@ fn a_write_error_in_the_target_slot_stops_the_install_with_the_device_named() {
 #[test]
 fn a_bundle_cut_short_inside_its_last_payload_is_truncated_and_writes_nothing() {
     let d = tempfile::tempdir().unwrap();
-    let k = new_key();
-    let dev = Device::new(d.path(), &[&k]);
-    let b = build(
-        d.path(),
-        "v2",
-        Release {
-            key: Some(&k),
-            rootfs_len: ROOTFS_LEN,
-            ..Default::default()
-        },
-    );
-    let (_, rootfs_at, _) = entry_spans(&b.bundle)
-        .into_iter()
-        .find(|(n, _, _)| n == "rootfs.img")
-        .unwrap();
+    let (_, dev, b) = signed_v2(d.path(), Some(ROOTFS_LEN));
+    let (rootfs_at, _) = entry_span(&b.bundle, "rootfs.img");
     // Three blocks of the rootfs arrive, then the file ends: the tar headers all read,
     // so only the pipeline's reader can notice.
     let short = d.path().join("short.pvmb");

@@ -84,6 +84,31 @@ impl Default for Release<'_> {
     }
 }
 
+/// The usual start: a device in `root` trusting one new key, and the default release built
+/// as "v2" and signed by that key (with `rootfs_len` bytes of rootfs when given).
+pub fn signed_v2(root: &Path, rootfs_len: Option<usize>) -> (Key, Device, Built) {
+    let key = new_key();
+    let device = Device::new(root, &[&key]);
+    let mut release = Release {
+        key: Some(&key),
+        ..Default::default()
+    };
+    if let Some(len) = rootfs_len {
+        release.rootfs_len = len;
+    }
+    let built = build(root, "v2", release);
+    (key, device, built)
+}
+
+/// Where the archive entry `name` starts in `bundle`, and its length.
+pub fn entry_span(bundle: &Path, name: &str) -> (u64, u64) {
+    entry_spans(bundle)
+        .into_iter()
+        .find(|(n, _, _)| n == name)
+        .map(|(_, at, len)| (at, len))
+        .unwrap_or_else(|| panic!("{name} is not in {}", bundle.display()))
+}
+
 /// Builds and (when a key is given) signs a bundle in `dir`.
 pub fn build(dir: &Path, name: &str, r: Release<'_>) -> Built {
     let src = dir.join(format!("{name}.src"));
