@@ -154,15 +154,19 @@ fn main() {
     node.stop();
 }
 
-async fn commits(client: &reqwest::Client, base: &str) -> f64 {
-    let text = client
+async fn metrics_text(client: &reqwest::Client, base: &str) -> String {
+    client
         .get(format!("{base}/metrics"))
         .send()
         .await
         .expect("metrics")
         .text()
         .await
-        .expect("metrics text");
+        .expect("metrics text")
+}
+
+async fn commits(client: &reqwest::Client, base: &str) -> f64 {
+    let text = metrics_text(client, base).await;
     text.lines()
         .find_map(|l| l.strip_prefix("pvm_commits_total "))
         .and_then(|v| v.trim().parse().ok())
@@ -171,14 +175,7 @@ async fn commits(client: &reqwest::Client, base: &str) -> f64 {
 
 /// The cumulative buckets of `pvm_engine_stage_seconds`: (stage, upper bound in ms, count).
 async fn stage_buckets(client: &reqwest::Client, base: &str) -> Vec<(String, f64, f64)> {
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let text = metrics_text(client, base).await;
     text.lines()
         .filter_map(|l| l.strip_prefix("pvm_engine_stage_seconds_bucket{stage=\""))
         .filter_map(|l| {
