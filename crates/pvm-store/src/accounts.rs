@@ -191,6 +191,12 @@ const MIGRATIONS: &[&str] = &["
     );
 "];
 
+/// A live session and its user, by the token's digest (`?1`) at a time (`?2`).
+const SESSION_QUERY: &str = "SELECT u.username, u.display_name, u.role, u.created_at, u.disabled,
+            s.created_at, s.expires_at, s.last_seen
+     FROM sessions s JOIN users u ON u.id = s.user_id
+     WHERE s.token_sha256 = ?1 AND s.expires_at > ?2 AND u.disabled = 0";
+
 const USER_COLUMNS: &str = "username, display_name, role, created_at, disabled";
 
 impl AccountStore {
@@ -204,6 +210,7 @@ impl AccountStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        crate::keep_plans(&conn)?;
         migrate(&mut conn)?;
         Ok(AccountStore { conn })
     }
@@ -412,12 +419,7 @@ impl AccountStore {
         // per command, so the prepared statement is kept.
         let row = self
             .conn
-            .prepare_cached(
-                "SELECT u.username, u.display_name, u.role, u.created_at, u.disabled,
-                        s.created_at, s.expires_at, s.last_seen
-                 FROM sessions s JOIN users u ON u.id = s.user_id
-                 WHERE s.token_sha256 = ?1 AND s.expires_at > ?2 AND u.disabled = 0",
-            )?
+            .prepare_cached(SESSION_QUERY)?
             .query_row(params![&digest[..], now], |r| {
                 let user = user_from_row(r)?;
                 let session = Session {
@@ -594,6 +596,25 @@ mod tests {
             password_hash: format!("hash-of-{username}"),
             created_at: 1_000,
         }
+    }
+
+    #[test]
+    fn looking_up_a_session_again_reuses_its_prepared_plan() {
+        let dir = TempDir::new().unwrap();
+        let mut store = with_admin(&dir);
+        store.insert_session(&[7; 32], "boss", 0, 10_000).unwrap();
+        for now in 1..=5 {
+            assert!(store.session(&[7; 32], now).unwrap().is_some());
+        }
+        let reprepared = store
+            .conn
+            .prepare_cached(SESSION_QUERY)
+            .unwrap()
+            .get_status(rusqlite::StatementStatus::RePrepare);
+        assert_eq!(
+            reprepared, 0,
+            "the session lookup was parsed and planned again"
+        );
     }
 
     fn with_admin(dir: &TempDir) -> AccountStore {

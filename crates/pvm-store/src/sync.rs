@@ -35,6 +35,7 @@ impl Store {
             .map_err(sqlite("opening a companion connection"))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(sqlite("setting the busy timeout"))?;
+        crate::keep_plans(&conn).map_err(sqlite("keeping query plans"))?;
         // synchronous is per connection: FULL here too, so a recorded cursor or ledger entry
         // survives a power cut like the events do.
         conn.pragma_update(None, "synchronous", "FULL")
