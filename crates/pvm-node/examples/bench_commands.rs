@@ -1,12 +1,25 @@
 //! Command throughput and latency over HTTP with durable commits, plus the idle node's memory.
 //!
 //! Starts the real `pvm-node` on loopback, makes the first admin, registers a field of
-//! players, then lets many concurrent keep-alive clients report chip counts as fast as the
-//! node answers (each answer means the command's events are fsynced). Prints commands/s and
-//! the client-side latency percentiles. Bounded: `--seconds` (default 10) after a one-second
-//! warm-up, `--clients` (default 64), `--entries` (default 200).
+//! players, then reports chip counts (each answer means the command's events are fsynced).
+//! Two ways to load it:
+//!
+//! - closed loop (default): `--clients` (default 64) keep-alive clients each send the next
+//!   command as soon as the last is answered. This finds the most commands/s the node takes;
+//!   its latency is whatever queueing that saturation causes (by Little's law, the number of
+//!   clients divided by the rate), so it says little about the latency of a node in use.
+//! - open loop (`--rate R`): commands are sent at R per second on a fixed schedule, whether or
+//!   not earlier ones were answered, over as many connections as are needed. Latency counts
+//!   from the moment the schedule said a command was due, so a stall of the node (or of this
+//!   generator) shows in full instead of slowing the senders down ("coordinated omission").
+//!   The script measures the latency target this way, at the throughput target.
+//!
+//! Prints commands/s and the client-side latency percentiles, the node's and the generator's
+//! CPU per command, and the node's per-stage histograms. Bounded: `--seconds` (default 10)
+//! after a one-second warm-up, `--entries` (default 200).
 //!
 //! `cargo run --release -p pvm-node --example bench_commands -- --clients 64 --seconds 10`
+//! `cargo run --release -p pvm-node --example bench_commands -- --rate 2000 --seconds 10`
 
 #[path = "support/mod.rs"]
 mod support;
@@ -21,6 +34,7 @@ fn main() {
     let clients: usize = support::flag("--clients", 64);
     let seconds: u64 = support::flag("--seconds", 10);
     let entries: usize = support::flag("--entries", 200);
+    let rate: f64 = support::flag("--rate", 0.0);
     let dir = support::scratch_dir("pvm-bench-commands");
     // The floor under every durable answer: what one fsync costs on this disk, alone.
     let probe = support::fsync_probe(dir.path(), 300);
@@ -48,43 +62,24 @@ fn main() {
         let admin = support::client(&token);
         let (tournament, entry_ids) =
             support::tournament_with_entries(&admin, &node.base(), entries).await;
-        let entry_ids = Arc::new(entry_ids);
 
         let measuring = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
-        let mut tasks = Vec::new();
-        for c in 0..clients {
-            let client = support::client(&token);
-            let base = node.base();
-            let tournament = tournament.clone();
-            let entry_ids = entry_ids.clone();
-            let (measuring, stop) = (measuring.clone(), stop.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut samples = Vec::new();
-                let mut n = c;
-                while !stop.load(Ordering::Relaxed) {
-                    let entry = &entry_ids[n % entry_ids.len()];
-                    n += clients;
-                    let url =
-                        format!("{base}/api/v1/tournaments/{tournament}/entries/{entry}/chips");
-                    let sent = Instant::now();
-                    let response = client
-                        .post(&url)
-                        .json(&json!({"chips": 1_000 + n}))
-                        .send()
-                        .await;
-                    let ok = match response {
-                        Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                        Err(_) => false,
-                    };
-                    assert!(ok, "a chip report failed");
-                    if measuring.load(Ordering::Relaxed) {
-                        samples.push(sent.elapsed());
-                    }
-                }
-                samples
-            }));
-        }
+        let load = Load {
+            token: token.clone(),
+            base: node.base(),
+            tournament: tournament.clone(),
+            entry_ids: Arc::new(entry_ids),
+            measuring: measuring.clone(),
+            stop: stop.clone(),
+        };
+        let tasks = if rate > 0.0 {
+            vec![tokio::spawn(load.open_loop(rate))]
+        } else {
+            (0..clients)
+                .map(|c| tokio::spawn(load.clone().closed_loop(c, clients)))
+                .collect()
+        };
         tokio::time::sleep(Duration::from_secs(1)).await;
         let commits_before = commits(&admin, &node.base()).await;
         let stages_before = stage_buckets(&admin, &node.base()).await;
@@ -100,13 +95,21 @@ fn main() {
         let stages_after = stage_buckets(&admin, &node.base()).await;
         stop.store(true, Ordering::Relaxed);
         let mut samples = Vec::new();
+        let mut from_send = Vec::new();
         for t in tasks {
-            samples.extend(t.await.expect("a client task"));
+            let (due, sent) = t.await.expect("a client task");
+            samples.extend(due);
+            from_send.extend(sent);
         }
         samples.sort();
-        let rate = samples.len() as f64 / elapsed.as_secs_f64();
+        from_send.sort();
+        let load_name = if rate > 0.0 {
+            format!("at {rate:.0}/s on a fixed schedule")
+        } else {
+            format!("from {clients} clients")
+        };
         println!(
-            "commands: {} chip reports from {clients} clients in {:.1}s; {:.0} group commits (≈{:.1} commands each)",
+            "commands: {} chip reports {load_name} in {:.1}s; {:.0} group commits (≈{:.1} commands each)",
             samples.len(),
             elapsed.as_secs_f64(),
             commits_after - commits_before,
@@ -139,19 +142,135 @@ fn main() {
             ms(percentile(&samples, 95.0)),
             ms(percentile(&samples, 99.9))
         );
-        // By Little's law latency grows with the number of clients once the node is saturated,
-        // so the script runs this twice: many clients for throughput, few for latency.
-        let name = |figure: &str| format!("{figure}_{clients}c");
-        result(&name("commands_per_s"), rate, "1/s", Some((">=", 2000.0)));
+        // Throughput is the closed loop's figure; latency the open loop's, at a set rate (see
+        // the module's comment).
+        let name = |figure: &str| {
+            if rate > 0.0 {
+                format!("{figure}_at_{rate:.0}ps")
+            } else {
+                format!("{figure}_{clients}c")
+            }
+        };
+        let (rate_target, latency_target) = if rate > 0.0 {
+            (None, Some(("<=", 5.0)))
+        } else {
+            (Some((">=", 2000.0)), None)
+        };
+        let measured_rate = samples.len() as f64 / elapsed.as_secs_f64();
+        result(&name("commands_per_s"), measured_rate, "1/s", rate_target);
         result(&name("command_p50"), ms(percentile(&samples, 50.0)), "ms", None);
         result(&name("command_p95"), ms(percentile(&samples, 95.0)), "ms", None);
-        result(&name("command_p99"), ms(percentile(&samples, 99.0)), "ms", Some(("<=", 5.0)));
+        result(&name("command_p99"), ms(percentile(&samples, 99.0)), "ms", latency_target);
         result(&name("command_max"), ms(percentile(&samples, 100.0)), "ms", None);
+        if rate > 0.0 {
+            // The same commands timed from when they actually left: the difference is how late
+            // the generator sent them (its timer ticks each millisecond, and it shares the CPU).
+            println!(
+                "commands: timed from the send instead of the schedule: p50 {:.2} ms, p99 {:.2} ms",
+                ms(percentile(&from_send, 50.0)),
+                ms(percentile(&from_send, 99.0)),
+            );
+        }
         result(&name("node_cpu_per_command"), per_command(node_cpu), "µs", None);
         result(&name("generator_cpu_per_command"), per_command(own_cpu), "µs", None);
         result("rss_after_load", node.rss_kib() as f64 / 1024.0, "MiB", None);
     });
     node.stop();
+}
+
+/// What every load needs: where to send, what to send, and when to record.
+#[derive(Clone)]
+struct Load {
+    token: String,
+    base: String,
+    tournament: String,
+    entry_ids: Arc<Vec<String>>,
+    measuring: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+/// Latencies measured from when each command was due, and from when it was sent.
+type Samples = (Vec<Duration>, Vec<Duration>);
+
+impl Load {
+    fn url(&self, n: usize) -> String {
+        let entry = &self.entry_ids[n % self.entry_ids.len()];
+        format!(
+            "{}/api/v1/tournaments/{}/entries/{entry}/chips",
+            self.base, self.tournament
+        )
+    }
+
+    /// One client: the next command as soon as the last is answered (due when sent).
+    async fn closed_loop(self, first: usize, clients: usize) -> Samples {
+        let client = support::client(&self.token);
+        let mut samples = Vec::new();
+        let mut n = first;
+        while !self.stop.load(Ordering::Relaxed) {
+            let url = self.url(n);
+            n += clients;
+            let sent = Instant::now();
+            report_chips(&client, &url, 1_000 + n).await;
+            if self.measuring.load(Ordering::Relaxed) {
+                samples.push(sent.elapsed());
+            }
+        }
+        (samples.clone(), samples)
+    }
+
+    /// Commands at `rate` per second on a fixed schedule, each on its own task so a slow
+    /// answer never delays the next send.
+    async fn open_loop(self, rate: f64) -> Samples {
+        let client = support::client_with_pool(&self.token, 256);
+        let every = Duration::from_secs_f64(1.0 / rate);
+        let start = Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let mut in_flight = Vec::new();
+        let mut n = 0usize;
+        while !self.stop.load(Ordering::Relaxed) {
+            tick.tick().await;
+            let now = Instant::now();
+            // Every command whose time has come, each stamped with its own due time.
+            while let Some(due) = u32::try_from(n)
+                .ok()
+                .map(|k| start + every * k)
+                .filter(|due| *due <= now)
+            {
+                let (client, url) = (client.clone(), self.url(n));
+                let measured = self.measuring.load(Ordering::Relaxed);
+                let chips = 1_000 + n;
+                n += 1;
+                in_flight.push(tokio::spawn(async move {
+                    let sent = Instant::now();
+                    report_chips(&client, &url, chips).await;
+                    measured.then(|| (due.elapsed(), sent.elapsed()))
+                }));
+            }
+        }
+        let (mut from_due, mut from_send) = (Vec::new(), Vec::new());
+        for task in in_flight {
+            if let Some((due, sent)) = task.await.expect("a command task") {
+                from_due.push(due);
+                from_send.push(sent);
+            }
+        }
+        (from_due, from_send)
+    }
+}
+
+/// One chip report, answered successfully (the bench stops on any failure).
+async fn report_chips(client: &reqwest::Client, url: &str, chips: usize) {
+    let response = client
+        .post(url)
+        .json(&json!({ "chips": chips }))
+        .send()
+        .await;
+    let ok = match response {
+        Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+        Err(_) => false,
+    };
+    assert!(ok, "a chip report failed");
 }
 
 async fn metrics_text(client: &reqwest::Client, base: &str) -> String {

@@ -213,6 +213,12 @@ pub async fn setup_admin(node: &NodeProcess) -> String {
 /// A client that sends the bearer token; one keep-alive connection per client when used
 /// by one task at a time.
 pub fn client(token: &str) -> reqwest::Client {
+    client_with_pool(token, 1)
+}
+
+/// A client that sends the bearer token and keeps up to `idle` keep-alive connections, for
+/// many requests in flight at once.
+pub fn client_with_pool(token: &str, idle: usize) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         reqwest::header::AUTHORIZATION,
@@ -221,7 +227,7 @@ pub fn client(token: &str) -> reqwest::Client {
     reqwest::Client::builder()
         .default_headers(headers)
         .timeout(Duration::from_secs(30))
-        .pool_max_idle_per_host(1)
+        .pool_max_idle_per_host(idle)
         .build()
         .expect("an HTTP client")
 }

@@ -26,7 +26,7 @@ use pvm_core::ids::{DisplayId, ScreenId, TournamentId};
 use pvm_core::{views, VenueState};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -617,15 +617,21 @@ enum ClientMessage {
     },
 }
 
-/// The client's outgoing queue. Messages go through a bounded queue drained by a task of
-/// their own, so a client that stops reading fills its queue and is dropped, instead of
-/// blocking its session in a socket write forever (and holding its connection open).
+/// The client's outgoing side. Messages wait in a queue of at most `capacity` (what the client
+/// asked for when it opened excepted) and the session writes them itself between its other
+/// work: an update costs each client one wake-up of its session and one socket write, with no
+/// hand-off to a task of its own (with a thousand displays, that hand-off was a third of the
+/// node's work per update). A client that stops reading fills its socket, then this queue, and
+/// is dropped; its session never waits on it, so neither the writer nor anyone else does.
 struct Outbox {
-    queue: mpsc::Sender<Message>,
-    writer: tokio::task::JoinHandle<()>,
+    sink: SplitSink<WebSocket, Message>,
+    queue: VecDeque<Message>,
+    capacity: usize,
+    /// Messages are in the socket's buffer but not yet flushed to the connection.
+    unflushed: bool,
 }
 
-/// Why a message could not be queued.
+/// Why a session ended.
 enum Gone {
     /// The client fell `capacity` messages behind.
     TooSlow,
@@ -634,48 +640,65 @@ enum Gone {
 }
 
 impl Outbox {
-    fn new(mut sink: SplitSink<WebSocket, Message>, capacity: usize) -> Outbox {
-        let (queue, mut rx) = mpsc::channel::<Message>(capacity.max(1));
-        let writer = tokio::spawn(async move {
-            while let Some(m) = rx.recv().await {
-                let closing = matches!(m, Message::Close(_));
-                if sink.send(m).await.is_err() || closing {
-                    break;
-                }
-            }
-        });
-        Outbox { queue, writer }
+    fn new(sink: SplitSink<WebSocket, Message>, capacity: usize) -> Outbox {
+        Outbox {
+            sink,
+            queue: VecDeque::new(),
+            capacity: capacity.max(1),
+            unflushed: false,
+        }
     }
 
-    fn push(&self, v: &Value) -> Result<(), Gone> {
+    fn push(&mut self, v: &Value) -> Result<(), Gone> {
         self.push_text(v.to_string().into())
     }
 
-    fn push_text(&self, text: Utf8Bytes) -> Result<(), Gone> {
-        self.queue
-            .try_send(Message::Text(text))
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => Gone::TooSlow,
-                mpsc::error::TrySendError::Closed(_) => Gone::Closed,
-            })
+    fn push_text(&mut self, text: Utf8Bytes) -> Result<(), Gone> {
+        if self.queue.len() >= self.capacity {
+            return Err(Gone::TooSlow);
+        }
+        self.queue.push_back(Message::Text(text));
+        Ok(())
+    }
+
+    /// The opening may be larger than the queue (replayed events): it is what the client asked
+    /// for, so it is taken whole; the client's reading speed is judged from then on.
+    fn push_opening(&mut self, v: &Value) {
+        self.queue.push_back(Message::Text(v.to_string().into()));
+    }
+
+    fn has_work(&self) -> bool {
+        !self.queue.is_empty() || self.unflushed
+    }
+
+    /// Writes what is queued, in order, and flushes it. Safe to abandon at any await (the
+    /// session does, whenever something else needs it first): a message leaves the queue only
+    /// once the socket has taken it, and what the socket took is flushed by the next call.
+    /// Nothing more is handed to a socket that has not flushed, so what one slow client holds
+    /// stays bounded by its queue.
+    async fn write_queued(&mut self) -> Result<(), axum::Error> {
+        if self.unflushed {
+            self.sink.flush().await?;
+            self.unflushed = false;
+        }
+        while let Some(message) = self.queue.front() {
+            self.sink.feed(message.clone()).await?;
+            self.queue.pop_front();
+            self.unflushed = true;
+        }
+        if self.unflushed {
+            self.sink.flush().await?;
+            self.unflushed = false;
+        }
+        Ok(())
     }
 
     /// Ends the session: a slow client is cut off at once (its socket is dropped); any other
     /// gets what is queued and a close frame, for a little while.
-    async fn finish(self, why: Gone) {
-        match why {
-            Gone::TooSlow => self.writer.abort(),
-            Gone::Closed => {
-                let _ = self.queue.try_send(Message::Close(None));
-                drop(self.queue);
-                let mut writer = self.writer;
-                if tokio::time::timeout(CLOSE_GRACE, &mut writer)
-                    .await
-                    .is_err()
-                {
-                    writer.abort();
-                }
-            }
+    async fn finish(mut self, why: Gone) {
+        if let Gone::Closed = why {
+            self.queue.push_back(Message::Close(None));
+            let _ = tokio::time::timeout(CLOSE_GRACE, self.write_queued()).await;
         }
     }
 }
@@ -699,20 +722,43 @@ async fn ws_session(
     local: Viewer,
 ) {
     let _guard = ClientGuard::new(&s);
-    let (sink, mut incoming) = socket.split();
-    let out = Outbox::new(sink, s.node.live_client_queue);
-    let why = ws_loop(&s, &out, &mut incoming, topics, since, local).await;
+    let (sink, incoming) = socket.split();
+    // What the client sends is read on a task of its own, woken only when the client speaks:
+    // read in the session's loop, the socket was polled (and tungstenite's read buffer
+    // cleared) on every wake-up, i.e. for every update to every display.
+    let (asked_tx, mut asked) = mpsc::channel::<Utf8Bytes>(CLIENT_MESSAGES_QUEUED);
+    let reader = tokio::spawn(read_client(incoming, asked_tx));
+    let mut out = Outbox::new(sink, s.node.live_client_queue);
+    let why = ws_loop(&s, &mut out, &mut asked, topics, since, local).await;
     if matches!(why, Gone::TooSlow) {
         tracing::info!("dropping a live client that fell behind");
     }
     out.finish(why).await;
+    reader.abort();
+}
+
+/// Client messages read ahead of the session; a client that sends faster waits for it.
+const CLIENT_MESSAGES_QUEUED: usize = 8;
+
+/// Passes the client's text messages on until it closes, errs or the session ends.
+async fn read_client(mut incoming: SplitStream<WebSocket>, asked: mpsc::Sender<Utf8Bytes>) {
+    while let Some(Ok(message)) = incoming.next().await {
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Close(_) => break,
+            _ => continue,
+        };
+        if asked.send(text).await.is_err() {
+            break;
+        }
+    }
 }
 
 /// Runs one WebSocket session until the client leaves or falls behind.
 async fn ws_loop(
     s: &AppState,
-    out: &Outbox,
-    incoming: &mut SplitStream<WebSocket>,
+    out: &mut Outbox,
+    asked: &mut mpsc::Receiver<Utf8Bytes>,
     mut topics: BTreeSet<Topic>,
     since: Option<u64>,
     local: Viewer,
@@ -722,17 +768,8 @@ async fn ws_loop(
     let mut updates = s.engine.subscribe();
     let mut sent_seq = s.engine.last_seq();
     let mut held = Holdings::new();
-    // The opening may be larger than the queue (replayed events): it is what the client
-    // asked for, so the queue only has to hold it, not the client's reading speed.
     for m in opening(s, &topics, since, local, &mut held).await {
-        if out
-            .queue
-            .send(Message::Text(m.to_string().into()))
-            .await
-            .is_err()
-        {
-            return Gone::Closed;
-        }
+        out.push_opening(&m);
     }
     let mut ticker = tokio::time::interval(TIME_EVERY);
     ticker.tick().await;
@@ -744,12 +781,19 @@ async fn ws_loop(
     tokio::pin!(stopped);
     loop {
         tokio::select! {
+            // In this order: what is queued is written before anything new is taken in.
+            biased;
             _ = &mut stopped => return Gone::Closed,
-            Ok(status) = system.recv() => {
-                if topics.contains(&Topic::System) {
-                    if let Err(gone) = out.push(&system_message(s, sent_seq, local, status)) {
-                        return gone;
-                    }
+            written = out.write_queued(), if out.has_work() => {
+                if written.is_err() {
+                    return Gone::Closed;
+                }
+            }
+            // Polled only by the sessions that show it: waiting on it registers with its
+            // channel, and a thousand displays doing that on every wake-up contend for it.
+            Ok(status) = system.recv(), if topics.contains(&Topic::System) => {
+                if let Err(gone) = out.push(&system_message(s, sent_seq, local, status)) {
+                    return gone;
                 }
             }
             u = updates.recv() => match u {
@@ -774,8 +818,8 @@ async fn ws_loop(
                 }
                 Err(RecvError::Closed) => return Gone::Closed,
             },
-            msg = incoming.next() => match msg {
-                Some(Ok(Message::Text(text))) => {
+            msg = asked.recv() => match msg {
+                Some(text) => {
                     let reply = match serde_json::from_str::<ClientMessage>(&text) {
                         Ok(ClientMessage::Ping { client_time_ms }) => vec![json!({
                             "type": "pong",
@@ -786,6 +830,11 @@ async fn ws_loop(
                             match parse_topics(&names.join(",")) {
                                 Ok(new) => {
                                     let added: BTreeSet<Topic> = new.difference(&topics).cloned().collect();
+                                    if added.contains(&Topic::System) {
+                                        // Unread while nobody showed it: only what comes after
+                                        // the snapshot below is news.
+                                        system = system.resubscribe();
+                                    }
                                     topics.extend(added.iter().cloned());
                                     opening(s, &added, since, local, &mut held).await.into_iter().skip(1).collect()
                                 }
@@ -814,8 +863,7 @@ async fn ws_loop(
                         }
                     }
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Gone::Closed,
-                Some(Ok(_)) => {}
+                None => return Gone::Closed,
             },
             _ = ticker.tick() => {
                 if let Err(gone) = out.push(&time_message()) {
