@@ -21,7 +21,7 @@ use axum::extract::State;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::stream::{SplitSink, SplitStream, Stream};
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use pvm_core::ids::{DisplayId, ScreenId, TournamentId};
 use pvm_core::{views, VenueState};
 use serde::Deserialize;
@@ -806,6 +806,12 @@ async fn ws_loop(
                         if let Err(gone) = out.push_text(m) {
                             return gone;
                         }
+                    }
+                    // Most sockets take it at once: written now, without another round of
+                    // this loop; one that cannot is left to the write branch, where this
+                    // attempt stopped.
+                    if let Some(Err(_)) = out.write_queued().now_or_never() {
+                        return Gone::Closed;
                     }
                 }
                 Err(RecvError::Lagged(n)) => {
