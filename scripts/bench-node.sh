@@ -44,9 +44,11 @@ run() {
     }
 }
 
-# Many clients show the throughput; few show the latency of an unsaturated node.
+# Many clients show the throughput; few show the latency of a node kept busy; a fixed
+# schedule at the throughput target shows the latency at that rate, stalls included.
 run bench_commands --clients 64 "${commands_args[@]}"
 run bench_commands --clients 8 "${commands_args[@]}"
+run bench_commands --rate 2000 "${commands_args[@]}"
 # The writer alone (no HTTP) at the same concurrency, beside the disk's fsync floor: tells the
 # disk's share of the latency from the writer's and the HTTP stack's.
 run bench_engine_latency --clients 8 --seconds "${commands_args[1]}"
