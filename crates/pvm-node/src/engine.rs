@@ -489,12 +489,7 @@ impl Snapshotter {
 }
 
 /// How often the write-ahead log is folded back into the database file (off the writer).
-/// Each pass ends with an fsync of the database file, and a commit whose own fsync lands behind
-/// it waits for both: at every 500 ms this was the writer's slowest percent of commands under
-/// load (its p99 3.1 ms, 2.2–2.6 ms at 2–5 s). The log stays bounded either way (a pass that
-/// finds it past `WAL_RESET_FRAMES` has the writer start it over), and at a venue's pace of
-/// commands a pass has only a few pages to fold.
-pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 /// At most this many commands share one transaction.
 const MAX_GROUP: usize = 256;
