@@ -620,9 +620,9 @@ enum ClientMessage {
 /// The client's outgoing side. Messages wait in a queue of at most `capacity` (what the client
 /// asked for when it opened excepted) and the session writes them itself between its other
 /// work: an update costs each client one wake-up of its session and one socket write, with no
-/// hand-off to a task of its own (with a thousand displays, that hand-off was a third of the
-/// node's work per update). A client that stops reading fills its socket, then this queue, and
-/// is dropped; its session never waits on it, so neither the writer nor anyone else does.
+/// hand-off to a task of its own. A client that stops reading fills its socket, then this
+/// queue, and is dropped; its session never waits on it, so neither the writer nor anyone else
+/// does.
 struct Outbox {
     sink: SplitSink<WebSocket, Message>,
     queue: VecDeque<Message>,
@@ -674,8 +674,8 @@ impl Outbox {
     /// Writes what is queued, in order, and flushes it. Safe to abandon at any await (the
     /// session does, whenever something else needs it first): a message leaves the queue only
     /// once the socket has taken it, and what the socket took is flushed by the next call.
-    /// Nothing more is handed to a socket that has not flushed, so what one slow client holds
-    /// stays bounded by its queue.
+    /// Nothing more is handed over while an earlier flush is unfinished, so a slow client holds
+    /// at most its queue and one write buffer.
     async fn write_queued(&mut self) -> Result<(), axum::Error> {
         if self.unflushed {
             self.sink.flush().await?;
