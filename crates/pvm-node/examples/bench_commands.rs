@@ -150,9 +150,10 @@ fn main() {
                 format!("{figure}_{clients}c")
             }
         };
-        // Both ways of loading the node are held to the latency target: with a few clients
-        // keeping it busy, and on a schedule at the throughput target.
-        let latency_target = Some(("<=", 5.0));
+        // Held to the latency target: a few clients keeping the node busy, and a schedule at
+        // the throughput target. Many clients only show the throughput: their latency is their
+        // number over the rate (Little's law), whatever the node does.
+        let latency_target = (rate > 0.0 || clients <= 8).then_some(("<=", 5.0));
         let rate_target = (rate == 0.0).then_some((">=", 2000.0));
         let measured_rate = samples.len() as f64 / elapsed.as_secs_f64();
         result(&name("commands_per_s"), measured_rate, "1/s", rate_target);
