@@ -7,6 +7,11 @@
 # Every benchmark is bounded in time and count and prints its figures; nothing here asserts
 # on timings. The load generators share the machine with the node, so on a busy machine the
 # figures are pessimistic. Scratch data goes to $PVM_BENCH_DIR (default: the temp dir).
+#
+# On a virtual machine, read the latencies beside `vm_steal`: a host that caps the machine's CPU
+# stops it outright (measured on our 2-core build machines: 10-16 ms, every 100 ms, once both
+# cores are busy and the disk is flushing), and every request in flight waits that long. On
+# bare metal (the Pi) it is 0.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

@@ -144,6 +144,7 @@ fn main() {
         let mut sent_at = std::collections::HashMap::new();
         let (node_cpu_before, own_cpu_before) =
             (support::cpu_time(node.pid()), support::own_cpu_time());
+        let (steal_before, window_started) = (support::steal_time(), Instant::now());
         for u in 0..updates {
             let entry = &entry_ids[u % entry_ids.len()];
             let sent = Instant::now();
@@ -176,6 +177,8 @@ fn main() {
         // one command plus the delivery of its update to every client, on each side.
         let node_cpu = support::cpu_time(node.pid()).saturating_sub(node_cpu_before);
         let own_cpu = support::own_cpu_time().saturating_sub(own_cpu_before);
+        let stolen = support::steal_time().saturating_sub(steal_before);
+        let window = window_started.elapsed();
         from_ack.sort();
         from_send.sort();
         drop(probe);
@@ -232,6 +235,7 @@ fn main() {
             per_update(node_cpu),
             per_update(own_cpu),
         );
+        support::report_steal("ws", "ws_vm_steal", stolen, window);
         result("ws_node_cpu_per_update", per_update(node_cpu), "ms", None);
         result("ws_generator_cpu_per_update", per_update(own_cpu), "ms", None);
         if !probe_seen.is_empty() {

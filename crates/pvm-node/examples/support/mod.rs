@@ -365,6 +365,37 @@ pub fn cpu_time(pid: u32) -> Duration {
     Duration::from_nanos(ns)
 }
 
+/// CPU time the hypervisor took from this machine so far ("steal", all CPUs together), from
+/// `/proc/stat`; zero on bare metal. On a virtual machine whose host caps its CPU, the whole
+/// machine stops for milliseconds at a time once the cap is reached, and every request in
+/// flight then waits: the benchmarks print this beside their latencies so a tail made by the
+/// host can be told from one made by the node.
+pub fn steal_time() -> Duration {
+    // The kernel reports these in USER_HZ ticks, which Linux fixes at 100 per second.
+    const TICKS_PER_SECOND: u64 = 100;
+    let ticks = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|stat| {
+            let total = stat.lines().find(|l| l.starts_with("cpu "))?.to_owned();
+            total.split_whitespace().nth(8)?.parse::<u64>().ok()
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND)
+}
+
+/// Prints [`steal_time`] over a measured window, as a share of the machine's CPUs, and records
+/// it as a figure without a target.
+pub fn report_steal(bench: &str, name: &str, stolen: Duration, window: Duration) {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let share = stolen.as_secs_f64() * 100.0 / (window.as_secs_f64() * cpus as f64).max(1e-9);
+    println!(
+        "{bench}: the hypervisor held this machine back for {:.0} ms of CPU during the window \
+         ({share:.1}% of {cpus} CPUs); each hold stops every request in flight",
+        stolen.as_secs_f64() * 1e3
+    );
+    result(name, share, "%", None);
+}
+
 /// [`cpu_time`] of this process (the load generator).
 pub fn own_cpu_time() -> Duration {
     cpu_time(std::process::id())
