@@ -191,6 +191,12 @@ async fn metrics(State(s): State<AppState>) -> Response {
         )],
     );
     metric(
+        "pvm_live_views_kept",
+        "gauge",
+        "Views the live feed keeps to patch against (one per watched topic and audience).",
+        &[(String::new(), s.node.live_cache.views_kept() as f64)],
+    );
+    metric(
         "pvm_time_trusted",
         "gauge",
         "1 once SNTP has synchronised the clock.",

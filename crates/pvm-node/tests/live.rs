@@ -466,17 +466,109 @@ async fn sse_delivers_hello_snapshots_updates_and_resume_like_the_websocket() {
 }
 
 async fn live_clients(node: &TestNode) -> u64 {
+    gauge(node, "pvm_live_clients").await
+}
+
+/// One unlabelled gauge of the node's `/metrics`.
+async fn gauge(node: &TestNode, name: &str) -> u64 {
     let text = reqwest::get(format!("{}/metrics", node.base))
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
+    let prefix = format!("{name} ");
     text.lines()
-        .find_map(|l| l.strip_prefix("pvm_live_clients "))
-        .unwrap()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
         .parse()
         .unwrap()
+}
+
+#[tokio::test]
+async fn the_view_of_a_topic_nobody_watches_any_more_is_let_go() {
+    use pvm_node::api::live::{CHAIN_IDLE_ENTRIES, SWEEP_EVERY_ENTRIES};
+    let node = TestNode::start().await;
+    let admin = node.setup_admin().await;
+    let old = tournament_with_players(&admin, 1).await;
+    let busy = common::create_tournament(&admin, common::config("Busy")).await;
+    let entry = common::register_new(&admin, &busy, "Player").await;
+    let before = gauge(&node, "pvm_live_views_kept").await;
+
+    let mut old_ws = connect(&node, &format!("topics=tournament/{old}")).await;
+    until(&mut old_ws, |m| m["type"] == "snapshot").await;
+    let mut busy_ws = connect(&node, &format!("topics=tournament/{busy}")).await;
+    let mut busy_views = Views::default();
+    for m in until(&mut busy_ws, |m| m["type"] == "snapshot").await {
+        busy_views.absorb(&m);
+    }
+    assert_eq!(gauge(&node, "pvm_live_views_kept").await, before + 2);
+    old_ws.close(None).await.unwrap();
+    drop(old_ws);
+
+    // Enough commits on the other tournament for the closed one's view to go idle, while its
+    // own viewer keeps reading (and checks every patch fits what it holds).
+    let commits = CHAIN_IDLE_ENTRIES + 2 * SWEEP_EVERY_ENTRIES;
+    let (topic, watched) = (format!("tournament/{busy}"), entry.clone());
+    let reader = tokio::spawn(async move {
+        let mut last_chips = 0;
+        while last_chips != 100 + commits {
+            let m = next(&mut busy_ws).await;
+            busy_views.absorb(&m);
+            if m["type"] == "update" {
+                last_chips = busy_views.get(&topic)["tournament"]["entries"][&watched]["chips"]
+                    .as_u64()
+                    .unwrap_or(0);
+            }
+        }
+        (busy_ws, busy_views)
+    });
+    let path = format!("/api/v1/tournaments/{busy}/entries/{entry}/chips");
+    for chips in 101..=100 + commits {
+        admin.post(&path, json!({"chips": chips})).await.ok();
+    }
+    let (mut busy_ws, mut busy_views) = tokio::time::timeout(WAIT * 4, reader)
+        .await
+        .expect("the watched tournament's viewer got every update")
+        .unwrap();
+    assert_eq!(
+        gauge(&node, "pvm_live_views_kept").await,
+        before + 1,
+        "only the watched tournament's view is kept"
+    );
+
+    // Whoever opens the old tournament again starts a new chain: a snapshot, then patches.
+    let mut again = connect(&node, &format!("topics=tournament/{old}")).await;
+    let mut views = Views::default();
+    for m in until(&mut again, |m| m["type"] == "snapshot").await {
+        views.absorb(&m);
+    }
+    admin
+        .act(&format!("/api/v1/tournaments/{old}/clock/start"))
+        .await
+        .ok();
+    let update = until(&mut again, |m| m["type"] == "update")
+        .await
+        .pop()
+        .unwrap();
+    assert!(
+        update.get("patch").is_some(),
+        "a patch, not the whole view: {update}"
+    );
+    views.absorb(&update);
+    assert_eq!(
+        views.get(&format!("tournament/{old}"))["clock"]["status"],
+        "running"
+    );
+    // And the busy viewer is still in step.
+    admin.post(&path, json!({"chips": 7})).await.ok();
+    for m in until(&mut busy_ws, |m| m["type"] == "update").await.iter() {
+        busy_views.absorb(m);
+    }
+    assert_eq!(
+        busy_views.get(&format!("tournament/{busy}"))["tournament"]["entries"][&entry]["chips"],
+        7
+    );
 }
 
 #[tokio::test]

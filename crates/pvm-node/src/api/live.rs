@@ -276,13 +276,29 @@ struct CacheInner {
     chains: BTreeMap<Audience, Chain>,
     /// (commit seq, audience) → the update, or none if the commit did not touch the topic.
     rendered: BTreeMap<(u64, Audience), Option<Rendered>>,
+    /// The commit at which chains nobody asked for were last dropped.
+    swept_at: u64,
 }
 
 /// The last view rendered for an audience, that the next patch is made against.
 struct Chain {
     seq: u64,
     data: Arc<Value>,
+    /// The last commit any connection asked this audience about (every watched audience is
+    /// asked about every commit, touched or not, and at every snapshot).
+    asked_at: u64,
 }
+
+/// A chain nobody asked about for this many log entries is dropped. Without it the cache
+/// kept the last view of every tournament anyone ever opened, for as long as the node ran:
+/// a season of them is tens of megabytes. A connection that still holds a dropped chain's
+/// view gets the next update whole, which costs a little and is never wrong; the bound is
+/// four times the engine's default broadcast depth (`ws.client_queue`, in commits of at
+/// least one entry), so a connection that far behind is normally already dropped for lagging.
+pub const CHAIN_IDLE_ENTRIES: u64 = 1_024;
+
+/// How often (in log entries) idle chains are looked for.
+pub const SWEEP_EVERY_ENTRIES: u64 = 128;
 
 struct Rendered {
     /// The chain commit the patch applies to; none if this is a view rendered on its own.
@@ -324,6 +340,9 @@ impl RenderCache {
     fn snapshot(&self, topic: &Topic, viewer: Viewer, seq: u64, data: Value) -> (Value, Holding) {
         let key = audience(topic, viewer);
         let mut inner = self.lock();
+        if let Some(chain) = inner.chains.get_mut(&key) {
+            chain.asked_at = chain.asked_at.max(seq);
+        }
         match inner.chains.get(&key) {
             Some(chain) if *chain.data == data => (
                 data,
@@ -346,6 +365,7 @@ impl RenderCache {
                     Chain {
                         seq,
                         data: data.clone(),
+                        asked_at: seq,
                     },
                 );
                 (Arc::unwrap_or_clone(data), Holding { seq, chained: true })
@@ -370,6 +390,10 @@ impl RenderCache {
         let mut inner = self.lock();
         let rkey = (seq, key.clone());
         if !inner.rendered.contains_key(&rkey) {
+            if let Some(chain) = inner.chains.get_mut(&key) {
+                chain.asked_at = chain.asked_at.max(seq);
+            }
+            inner.drop_idle_chains(seq);
             let r = inner.render(s, &key, update, viewer);
             if r.is_some() {
                 for ((_, k), old) in inner.rendered.iter_mut() {
@@ -409,6 +433,12 @@ impl RenderCache {
         full_message(s, topic, update, viewer)
     }
 
+    /// How many views the cache keeps to make patches against (one per watched topic and
+    /// audience, plus those not yet dropped after their last viewer left).
+    pub fn views_kept(&self) -> usize {
+        self.lock().chains.len()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
         // A panic while holding this lock leaves maps that are still valid: keep using them.
         self.inner
@@ -418,6 +448,22 @@ impl RenderCache {
 }
 
 impl CacheInner {
+    /// Drops the chains (and their renders) nobody asked about in the last
+    /// [`CHAIN_IDLE_ENTRIES`] log entries; looks at most every [`SWEEP_EVERY_ENTRIES`].
+    fn drop_idle_chains(&mut self, seq: u64) {
+        if seq < self.swept_at.saturating_add(SWEEP_EVERY_ENTRIES) {
+            return;
+        }
+        self.swept_at = seq;
+        let before = self.chains.len();
+        self.chains
+            .retain(|_, chain| chain.asked_at.saturating_add(CHAIN_IDLE_ENTRIES) >= seq);
+        if self.chains.len() < before {
+            let chains = &self.chains;
+            self.rendered.retain(|(_, key), _| chains.contains_key(key));
+        }
+    }
+
     fn render(
         &mut self,
         s: &AppState,
@@ -457,6 +503,7 @@ impl CacheInner {
                 Chain {
                     seq,
                     data: Arc::new(data),
+                    asked_at: seq,
                 },
             );
             return Some(Rendered {
@@ -470,12 +517,13 @@ impl CacheInner {
             .ok()
             .map(|ops| envelope("patch", &ops))
             .filter(|p| p.len() < full.len());
-        let base = chain.seq;
+        let (base, asked_at) = (chain.seq, chain.asked_at.max(seq));
         self.chains.insert(
             key.clone(),
             Chain {
                 seq,
                 data: Arc::new(data),
+                asked_at,
             },
         );
         Some(Rendered {
