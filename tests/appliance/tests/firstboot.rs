@@ -82,6 +82,37 @@ fn put_on_data_partition(vm_disk: &pvm_appliance_tests::Disk, name: &str, conten
         .unwrap();
 }
 
+/// The client id the guest's DHCP lease was obtained with (networkd's lease file), checked to
+/// be the MAC-based one (type 1, then the Ethernet address) of the interface holding it.
+fn dhcp_client_id(vm: &Vm) -> String {
+    let out = vm
+        .run_ok(
+            "for lease in /run/systemd/netif/leases/*; do \
+               index=$(basename \"$lease\"); \
+               for dev in /sys/class/net/*; do \
+                 [ \"$(cat \"$dev/ifindex\")\" = \"$index\" ] && echo \"mac=$(cat \"$dev/address\")\"; \
+               done; \
+               grep '^CLIENTID=' \"$lease\"; \
+             done",
+            COMMAND_TIMEOUT,
+        )
+        .unwrap();
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} for the DHCP lease in:\n{out}"))
+            .trim()
+            .to_lowercase()
+    };
+    let (mac, client_id) = (field("mac="), field("CLIENTID="));
+    assert_eq!(
+        client_id,
+        format!("01{}", mac.replace(':', "")),
+        "the DHCP client id is not the MAC (networkd's default is a DUID made from the machine id)"
+    );
+    client_id
+}
+
 fn number(text: &str) -> u64 {
     text.trim()
         .parse()
@@ -205,6 +236,9 @@ fn first_boot_grows_the_data_partition_shows_pvm_toml_mistakes_on_the_tv_and_is_
     assert_eq!(network["hostname"], "river-room", "{network}");
     assert_eq!(network["mdns_name"], "river-room.local", "{network}");
 
+    // --- DHCP asks with the MAC as client id, so the router can give the same address again.
+    let first_client_id = dhcp_client_id(&vm);
+
     // --- The second boot redoes none of it: nothing grown, nothing applied again, and what
     // the first boot and the venue stored is all there.
     let next = vm.reboot(BOOT_TIMEOUT).unwrap();
@@ -243,6 +277,12 @@ fn first_boot_grows_the_data_partition_shows_pvm_toml_mistakes_on_the_tv_and_is_
     if let Err(e) = vm.login(ADMIN, PASSWORD) {
         panic!("the admin did not survive: {e}");
     }
+    // The machine id is new at every boot (read-only root); the DHCP client id must not be.
+    assert_eq!(
+        dhcp_client_id(&vm),
+        first_client_id,
+        "the second boot asked DHCP as another client"
+    );
 
     let boots = vm.stop();
     assert_eq!(boots.len(), 2);
