@@ -295,8 +295,12 @@ impl Load {
 mod lean_http {
     use std::io;
     use std::net::SocketAddr;
+    use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
+
+    /// As long as the full client this replaced waited.
+    const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
     pub struct Connection {
         stream: TcpStream,
@@ -317,8 +321,18 @@ mod lean_http {
             })
         }
 
-        /// POSTs `body` to `path` and returns the answer's status once its body is read.
+        /// POSTs `body` to `path` and returns the answer's status once its body is read; a
+        /// node that does not answer within [`ANSWER_TIMEOUT`] is an error, so the benchmark
+        /// stays bounded.
         pub async fn post_json(&mut self, path: &str, body: &str) -> io::Result<u16> {
+            tokio::time::timeout(ANSWER_TIMEOUT, self.exchange(path, body))
+                .await
+                .map_err(|_| {
+                    io::Error::other(format!("no answer to POST {path} in {ANSWER_TIMEOUT:?}"))
+                })?
+        }
+
+        async fn exchange(&mut self, path: &str, body: &str) -> io::Result<u16> {
             let request = format!(
                 "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
                  Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
