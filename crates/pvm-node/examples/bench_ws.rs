@@ -19,6 +19,11 @@
 //! the send is what one screen at the venue sees while 1,000 others are served. The probe
 //! prints the update's size and the size of the whole view (what each update carried before).
 //!
+//! Each lean read also carries the kernel's receive timestamp, so the benchmark prints when the
+//! bytes were in each client's socket beside when the client read them: the first is the
+//! node's part (on loopback the receiving socket is filled by the node's own send), the
+//! difference is the clients waiting for the shared cores.
+//!
 //! `cargo run --release -p pvm-node --example bench_ws -- --clients 1000 --updates 30`
 
 #[path = "support/mod.rs"]
@@ -140,6 +145,7 @@ fn main() {
 
         let mut from_ack = Vec::with_capacity(clients * updates);
         let mut from_send = Vec::with_capacity(clients * updates);
+        let mut arrived_from_send = Vec::with_capacity(clients * updates);
         let mut early = 0usize;
         let mut sent_at = std::collections::HashMap::new();
         let (node_cpu_before, own_cpu_before) =
@@ -161,8 +167,10 @@ fn main() {
                 Ok(arrivals) => arrivals,
                 Err(missing) => panic!("update {seq}: {missing} clients never received it"),
             };
-            for at in arrivals {
+            for stamp in arrivals {
+                let at = stamp.read;
                 from_send.push(at.duration_since(sent));
+                arrived_from_send.push(stamp.arrived.saturating_duration_since(sent));
                 match at.checked_duration_since(acked) {
                     Some(d) => from_ack.push(d),
                     None => {
@@ -181,6 +189,7 @@ fn main() {
         let window = window_started.elapsed();
         from_ack.sort();
         from_send.sort();
+        arrived_from_send.sort();
         drop(probe);
         let probe_seen: Vec<ProbeSeen> = probe_rx
             .try_iter()
@@ -227,6 +236,22 @@ fn main() {
             ms(percentile(&from_send, 99.0)),
             "ms",
             Some(("<=", 20.0)),
+        );
+        // The same deliveries timed by the kernel's receive stamp: when the node's bytes were
+        // in each client's socket, before that client waited for a CPU to read them (at the
+        // venue every screen has its own). The part of the figures above that is the node's.
+        println!(
+            "ws: from the send to the bytes in each client's socket (kernel receive stamp): \
+             p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            ms(percentile(&arrived_from_send, 50.0)),
+            ms(percentile(&arrived_from_send, 99.0)),
+            ms(percentile(&arrived_from_send, 100.0)),
+        );
+        result(
+            "ws_in_socket_from_send_p99",
+            ms(percentile(&arrived_from_send, 99.0)),
+            "ms",
+            None,
         );
         let per_update = |cpu: Duration| ms(cpu) / updates.max(1) as f64;
         println!(
@@ -393,14 +418,14 @@ impl HeldView {
 /// generator's work, on the cores the node needs.
 #[derive(Default)]
 struct Deliveries {
-    seen: std::sync::Mutex<Vec<(usize, u64, Instant)>>,
+    seen: std::sync::Mutex<Vec<(usize, u64, lean::Stamp)>>,
     count: AtomicUsize,
     wanted: AtomicUsize,
     reached: tokio::sync::Notify,
 }
 
 impl Deliveries {
-    fn record(&self, client: usize, seq: u64, at: Instant) {
+    fn record(&self, client: usize, seq: u64, at: lean::Stamp) {
         self.seen
             .lock()
             .expect("no client panics while recording")
@@ -417,9 +442,9 @@ impl Deliveries {
         seq: u64,
         clients: usize,
         within: Duration,
-    ) -> Result<Vec<Instant>, usize> {
+    ) -> Result<Vec<lean::Stamp>, usize> {
         let deadline = tokio::time::Instant::now() + within;
-        let mut got: Vec<Option<Instant>> = vec![None; clients];
+        let mut got: Vec<Option<lean::Stamp>> = vec![None; clients];
         let mut missing = clients;
         loop {
             let taken = std::mem::take(&mut *self.seen.lock().expect("recording never panics"));
@@ -452,10 +477,15 @@ impl Deliveries {
 /// frames, read straight off the socket. Server frames are never masked; the node sends text
 /// frames whole (no fragments), and a ping is answered with a masked pong as RFC 6455 asks.
 mod lean {
-    use std::io;
+    use nix::sys::socket::{
+        recvmsg, setsockopt, sockopt::ReceiveTimestampns, ControlMessageOwned, MsgFlags,
+    };
+    use nix::sys::time::TimeSpec;
+    use std::io::{self, IoSliceMut};
     use std::net::SocketAddr;
-    use std::time::Instant;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use std::os::fd::AsRawFd;
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
     use tokio::net::TcpStream;
 
     /// Opens the connection and completes the upgrade; returns the stream and any bytes of
@@ -486,13 +516,28 @@ mod lean {
         }
     }
 
-    /// Hands every text message to `on_text` with the time its bytes were read, until the
-    /// node closes the connection.
+    /// When a message's bytes reached the client: `arrived` is the kernel's receive timestamp
+    /// of the last segment read (on loopback, the moment the node's send put them in this
+    /// socket), `read` when this client read them, which on these shared cores is later by
+    /// however long the client waited for a CPU.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Stamp {
+        pub arrived: Instant,
+        pub read: Instant,
+    }
+
+    /// Hands every text message to `on_text` with its [`Stamp`], until the node closes the
+    /// connection.
     pub async fn read_messages(
-        (mut stream, mut buf): (TcpStream, Vec<u8>),
-        mut on_text: impl FnMut(&str, Instant),
+        (stream, mut buf): (TcpStream, Vec<u8>),
+        mut on_text: impl FnMut(&str, Stamp),
     ) -> io::Result<()> {
-        let mut at = Instant::now();
+        let mut stream = TimestampedStream::new(stream)?;
+        let now = Instant::now();
+        let mut at = Stamp {
+            arrived: now,
+            read: now,
+        };
         loop {
             while let Some((opcode, payload, len)) = frame(&buf)? {
                 match opcode {
@@ -505,16 +550,83 @@ mod lean {
                     0x8 => return Ok(()),
                     0x9 => {
                         let pong = masked(0xA, &buf[payload]);
-                        stream.write_all(&pong).await?;
+                        stream.inner.write_all(&pong).await?;
                     }
                     _ => {}
                 }
                 buf.drain(..len);
             }
-            if stream.read_buf(&mut buf).await? == 0 {
-                return Ok(());
+            match stream.read_into(&mut buf).await? {
+                Some(stamp) => at = stamp,
+                None => return Ok(()),
             }
-            at = Instant::now();
+        }
+    }
+
+    /// A client socket read with `recvmsg`, so each read also brings the kernel's receive
+    /// timestamp (`SO_TIMESTAMPNS`, wall clock), turned into an `Instant` like every other
+    /// time this benchmark takes.
+    struct TimestampedStream {
+        inner: TcpStream,
+        control: Vec<u8>,
+        chunk: Vec<u8>,
+        /// The same moment on both clocks, to carry a wall-clock stamp over to `Instant`.
+        anchor: (Instant, SystemTime),
+    }
+
+    impl TimestampedStream {
+        fn new(inner: TcpStream) -> io::Result<TimestampedStream> {
+            setsockopt(&inner, ReceiveTimestampns, &true).map_err(io::Error::from)?;
+            Ok(TimestampedStream {
+                inner,
+                control: nix::cmsg_space!(TimeSpec),
+                chunk: vec![0; 16 * 1024],
+                anchor: (Instant::now(), SystemTime::now()),
+            })
+        }
+
+        /// Appends what the socket has to `buf`; `None` once the node closed it.
+        async fn read_into(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<Stamp>> {
+            loop {
+                self.inner.readable().await?;
+                let fd = self.inner.as_raw_fd();
+                let (chunk, control) = (&mut self.chunk, &mut self.control);
+                let received = self.inner.try_io(Interest::READABLE, || {
+                    let mut iov = [IoSliceMut::new(chunk)];
+                    let msg = recvmsg::<()>(fd, &mut iov, Some(control), MsgFlags::empty())
+                        .map_err(io::Error::from)?;
+                    let stamp = msg.cmsgs().map_err(io::Error::from)?.find_map(|c| match c {
+                        ControlMessageOwned::ScmTimestampns(ts) => Some(ts),
+                        _ => None,
+                    });
+                    Ok((msg.bytes, stamp))
+                });
+                let (bytes, stamp) = match received {
+                    Ok(got) => got,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Err(e),
+                };
+                if bytes == 0 {
+                    return Ok(None);
+                }
+                buf.extend_from_slice(&self.chunk[..bytes]);
+                let read = Instant::now();
+                let arrived = stamp.map_or(read, |ts| self.on_monotonic_clock(ts, read));
+                return Ok(Some(Stamp { arrived, read }));
+            }
+        }
+
+        fn on_monotonic_clock(&self, ts: TimeSpec, read: Instant) -> Instant {
+            let (anchor_instant, anchor_wall) = self.anchor;
+            let wall = UNIX_EPOCH + Duration::from(ts);
+            let arrived = match wall.duration_since(anchor_wall) {
+                Ok(after) => anchor_instant + after,
+                Err(before) => anchor_instant
+                    .checked_sub(before.duration())
+                    .unwrap_or(anchor_instant),
+            };
+            // A wall clock stepped by NTP mid-run must not put an arrival after its read.
+            arrived.min(read)
         }
     }
 
