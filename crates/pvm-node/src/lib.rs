@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod engine;
 pub mod gpio;
+pub mod http_server;
 pub mod logging;
 pub mod mdns;
 pub mod node;

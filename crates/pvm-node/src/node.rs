@@ -188,6 +188,7 @@ pub async fn start_with_hooks(
             time: time.status(),
             live_clients: Default::default(),
             live_cache: Default::default(),
+            live_hub: Default::default(),
             console_urls: console_urls.clone(),
             mdns_name: config
                 .mdns
@@ -235,6 +236,7 @@ pub async fn start_with_hooks(
     let mut stop_rx = shutdown_rx.clone();
     let serve_engine = engine.clone();
     let done = tokio::spawn(async move {
+        let stopping = &stopping_tx;
         let graceful = async move {
             let asked = async {
                 loop {
@@ -251,15 +253,12 @@ pub async fn start_with_hooks(
                 _ = asked => {}
                 _ = termination() => {}
             }
+            // Said before the server waits for its connections: live feeds (an SSE response
+            // never ends by itself) close on it, so that wait ends.
+            let _ = systemd::notify_stopping();
+            let _ = stopping.send(true);
         };
-        let served = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(graceful)
-        .await;
-        let _ = systemd::notify_stopping();
-        let _ = stopping_tx.send(true);
+        crate::http_server::serve(listener, app, graceful).await;
         // Before the writer closes the log: the sync task holds its own connection to it.
         cloud.stop().await;
         tracing::info!("stopping: draining the command queue");
@@ -277,7 +276,7 @@ pub async fn start_with_hooks(
             // TVs keep showing their page: stopping the bridge only stops supervising them.
             bridge.stop().await;
         }
-        served.map_err(NodeError::Serve)
+        Ok(())
     });
     // Reads are served from here on, while the log's integrity check may still run; commands
     // wait in the writer's queue until it passes. Sync writes to the log through connections

@@ -936,3 +936,175 @@ async fn fresh_views_from(ws: &mut Ws, topics: usize) -> Views {
     }
     views
 }
+
+/// The node speaks the WebSocket protocol itself (api/live/ws.rs): the handshake, the
+/// protocol's own ping and close, a client message over the limit, and a first frame sent
+/// before the handshake's answer came back.
+#[tokio::test]
+async fn the_websocket_handshake_pings_closes_and_limits_follow_rfc_6455() {
+    use tokio::io::AsyncWriteExt;
+    let node = TestNode::start().await;
+    let addr = node.base.trim_start_matches("http://").to_owned();
+
+    // Not a WebSocket request, or the wrong version: a clear error, no upgrade.
+    let plain = node.anonymous().get("/api/v1/ws?topics=venue").await;
+    plain.error(StatusCode::UPGRADE_REQUIRED, "upgrade_required");
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    let old_version = format!(
+        "GET /api/v1/ws?topics=venue HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 8\r\n\r\n"
+    );
+    stream.write_all(old_version.as_bytes()).await.unwrap();
+    let (head, _) = read_head(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+
+    // The handshake with RFC 6455's own example key, and the client's first message (a ping)
+    // in the same write: it arrives before the node answered and must not be lost.
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    let mut opening = format!(
+        "GET /api/v1/ws?topics=venue HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+         Connection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .into_bytes();
+    opening.extend(masked_frame(0x1, br#"{"type":"ping","client_time_ms":7}"#));
+    stream.write_all(&opening).await.unwrap();
+    let (head, mut buf) = read_head(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{head}"
+    );
+    let mut types = Vec::new();
+    while !types.contains(&"pong".to_owned()) {
+        let (opcode, payload) = read_frame(&mut stream, &mut buf).await;
+        assert_eq!(opcode, 0x1, "server frames here are text");
+        let v: Value = serde_json::from_slice(&payload).unwrap();
+        if v["type"] == "pong" {
+            assert_eq!(v["client_time_ms"], 7);
+        }
+        types.push(v["type"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(types, ["hello", "snapshot", "pong"]);
+
+    // The protocol's own ping is answered with a pong carrying its payload, between the
+    // feed's messages.
+    let mut ws = connect(&node, "topics=venue").await;
+    until(&mut ws, |v| v["type"] == "snapshot").await;
+    ws.send(Message::Ping(b"are you there".to_vec().into()))
+        .await
+        .unwrap();
+    let pong = tokio::time::timeout(WAIT, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Pong(payload))) => return payload,
+                Some(Ok(_)) => {}
+                other => panic!("the connection ended before the pong: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("a pong in time");
+    assert_eq!(&pong[..], b"are you there");
+
+    // A client that closes gets the closing handshake back and the connection ends.
+    ws.close(None).await.unwrap();
+    let closed = tokio::time::timeout(WAIT, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(_))) | None => return true,
+                Some(Err(_)) => return false,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .expect("the close answered in time");
+    assert!(closed, "the node did not answer the close");
+
+    // A message over the limit (64 KiB) ends the connection; the node goes on serving.
+    let mut ws = connect(&node, "topics=venue").await;
+    until(&mut ws, |v| v["type"] == "snapshot").await;
+    let huge = format!(
+        "{{\"type\":\"ping\",\"pad\":\"{}\"}}",
+        "x".repeat(70 * 1024)
+    );
+    let _ = ws.send(Message::Text(huge.into())).await;
+    let ended = tokio::time::timeout(WAIT, async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "a 70 KiB message was taken");
+    let mut ws = connect(&node, "topics=venue").await;
+    assert_eq!(next(&mut ws).await["type"], "hello");
+}
+
+/// Reads an HTTP response head; returns it and the bytes that came after it.
+async fn read_head(stream: &mut TcpStream) -> (String, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            return (head, buf[end + 4..].to_vec());
+        }
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(WAIT, stream.read(&mut chunk))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        assert!(n > 0, "the node closed the connection before answering");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Reads one whole server frame (unmasked, unfragmented): its opcode and payload.
+async fn read_frame(stream: &mut TcpStream, buf: &mut Vec<u8>) -> (u8, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    loop {
+        if buf.len() >= 2 {
+            assert_eq!(buf[0] & 0x80, 0x80, "the node fragments nothing");
+            assert_eq!(buf[1] & 0x80, 0, "server frames are not masked");
+            let (start, len) = match buf[1] & 0x7F {
+                126 if buf.len() >= 4 => (4, usize::from(u16::from_be_bytes([buf[2], buf[3]]))),
+                127 if buf.len() >= 10 => {
+                    let len = u64::from_be_bytes(buf[2..10].try_into().unwrap());
+                    (10, usize::try_from(len).unwrap())
+                }
+                126 | 127 => (usize::MAX, 0),
+                n => (2, usize::from(n)),
+            };
+            if start != usize::MAX && buf.len() >= start + len {
+                let opcode = buf[0] & 0x0F;
+                let payload = buf[start..start + len].to_vec();
+                buf.drain(..start + len);
+                return (opcode, payload);
+            }
+        }
+        let mut chunk = [0u8; 16 * 1024];
+        let n = tokio::time::timeout(WAIT, stream.read(&mut chunk))
+            .await
+            .expect("a frame in time")
+            .unwrap();
+        assert!(n > 0, "the node closed the connection");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// A client frame: masked, as RFC 6455 requires of clients.
+fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    let mut out = vec![0x80 | opcode];
+    assert!(payload.len() < 126, "short frames only");
+    out.push(0x80 | payload.len() as u8);
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}

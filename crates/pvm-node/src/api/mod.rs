@@ -44,6 +44,8 @@ pub struct NodeInfo {
     pub live_clients: std::sync::atomic::AtomicU64,
     /// Update messages shared by every live connection (see [`live::RenderCache`]).
     pub live_cache: live::RenderCache,
+    /// The live WebSocket connections and their delivery tasks (see [`live::Hub`]).
+    pub live_hub: live::Hub,
     /// `http://pvm.local`, then the node's own addresses.
     pub console_urls: Vec<String>,
     /// `<hostname>.local` while the node announces itself over mDNS.

@@ -16,17 +16,16 @@ use super::extract::ApiQuery;
 use super::AppState;
 use crate::auth::ClientIp;
 use crate::engine::{wall_now, Committed, Update};
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::Utf8Bytes;
 use axum::extract::State;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
-use futures::stream::{SplitSink, SplitStream, Stream};
-use futures::{FutureExt, SinkExt, StreamExt};
+use futures::stream::Stream;
+use futures::StreamExt;
 use pvm_core::ids::{DisplayId, ScreenId, TournamentId};
 use pvm_core::{views, VenueState};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,15 +34,15 @@ use tokio::sync::mpsc;
 
 /// Resume from the log only this far back; beyond it the client just gets fresh snapshots.
 const MAX_REPLAY: usize = 10_000;
-/// A WebSocket connection's read buffer; larger client messages still arrive (up to the
-/// message limit), the buffer grows for them.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// How often the server's time is sent, so displays keep their offset fresh.
 const TIME_EVERY: Duration = Duration::from_secs(10);
 
+mod ws;
+pub use ws::Hub;
+
 pub fn routes() -> axum::Router<AppState> {
     axum::Router::new()
-        .route("/api/v1/ws", axum::routing::get(ws_handler))
+        .route("/api/v1/ws", axum::routing::get(ws::ws_handler))
         .route("/api/v1/events", axum::routing::get(sse_handler))
 }
 
@@ -300,15 +299,120 @@ pub const CHAIN_IDLE_ENTRIES: u64 = 1_024;
 /// How often (in log entries) idle chains are looked for.
 pub const SWEEP_EVERY_ENTRIES: u64 = 128;
 
+#[derive(Clone)]
 struct Rendered {
     /// The chain commit the patch applies to; none if this is a view rendered on its own.
     base: Option<u64>,
     /// The `update` message with `patch`; none when the patch would not be smaller than the
     /// view.
-    patch: Option<Utf8Bytes>,
+    patch: Option<LiveMessage>,
     /// The `update` message with the full view; dropped once a newer commit is rendered, as
     /// views can be large and only a client that is out of step needs it.
-    full: Option<Utf8Bytes>,
+    full: Option<LiveMessage>,
+}
+
+/// A message of the live feed as both transports send it, made once and shared: its text
+/// (SSE) and its WebSocket frame, so a thousand sockets are written the same bytes without
+/// each framing them.
+#[derive(Clone)]
+pub(crate) struct LiveMessage {
+    text: Utf8Bytes,
+    frame: bytes::Bytes,
+}
+
+impl LiveMessage {
+    fn new(text: String) -> LiveMessage {
+        LiveMessage {
+            frame: ws::text_frame(&text),
+            text: text.into(),
+        }
+    }
+}
+
+/// The update messages of one commit, as a round of deliveries goes through its connections:
+/// each audience's renders are taken from the cache once per round, not once per connection
+/// (a thousand displays on one topic would otherwise take the cache's lock a thousand times
+/// per commit, from every delivery task at once).
+pub(crate) struct UpdateRound<'u> {
+    update: &'u Update,
+    renders: Vec<(Audience, Option<Rendered>)>,
+}
+
+impl<'u> UpdateRound<'u> {
+    pub(crate) fn new(update: &'u Update) -> UpdateRound<'u> {
+        UpdateRound {
+            update,
+            renders: Vec::new(),
+        }
+    }
+
+    /// The messages this commit produces for one connection's topics, in topic order,
+    /// handed to `send` until it refuses one. A topic the connection already holds a newer
+    /// view of (its snapshot was taken after this commit) is skipped.
+    fn messages<E>(
+        &mut self,
+        s: &AppState,
+        topics: &BTreeSet<Topic>,
+        held: &mut Holdings,
+        viewer: Viewer,
+        mut send: impl FnMut(LiveMessage) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let update = self.update;
+        for t in topics {
+            let entry = held.entry(t.clone()).or_insert(Holding {
+                seq: 0,
+                chained: false,
+            });
+            if entry.seq >= update.last_seq {
+                continue;
+            }
+            if *t == Topic::System {
+                // The update service changes this view between commits too (its own messages
+                // carry it whole), so there is no chain to patch against.
+                if let Some(m) = full_message(s, t, update, viewer) {
+                    send(m)?;
+                }
+                continue;
+            }
+            let key = audience(t, viewer);
+            let rendered = match self.renders.iter().position(|(k, _)| *k == key) {
+                Some(at) => &self.renders[at].1,
+                None => {
+                    let rendered = s.node.live_cache.rendered(s, t, update, viewer);
+                    self.renders.push((key, rendered));
+                    &self.renders[self.renders.len() - 1].1
+                }
+            };
+            let Some(rendered) = rendered else {
+                continue;
+            };
+            let message = match pick(rendered, update.last_seq, entry) {
+                Some(m) => Some(m),
+                // The chain has moved past this commit: this connection gets a view of its own.
+                None => full_message(s, t, update, viewer),
+            };
+            if let Some(m) = message {
+                send(m)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The message of a render for a connection holding `held`: the shared patch when it holds
+/// the chain's view, else the full view; none when the cache no longer has the full view.
+fn pick(rendered: &Rendered, seq: u64, held: &mut Holding) -> Option<LiveMessage> {
+    if let (Some(base), Some(patch)) = (rendered.base, &rendered.patch) {
+        if held.chained && held.seq == base {
+            *held = Holding { seq, chained: true };
+            return Some(patch.clone());
+        }
+    }
+    *held = Holding {
+        seq,
+        chained: rendered.base.is_some() && rendered.full.is_some(),
+    };
+    rendered.full.clone()
 }
 
 /// What a connection holds of a topic: the view of commit `seq`, and whether it is the
@@ -373,16 +477,15 @@ impl RenderCache {
         }
     }
 
-    /// The message of one commit for one connection's topic, if the commit touched it: the
-    /// shared patch when the connection holds the chain's view, else the full view.
-    fn update_for(
+    /// The renders of one commit for one audience, made now if it is the first to ask; none
+    /// if the commit did not touch the topic.
+    fn rendered(
         &self,
         s: &AppState,
         topic: &Topic,
         update: &Update,
         viewer: Viewer,
-        held: &mut Holding,
-    ) -> Option<Utf8Bytes> {
+    ) -> Option<Rendered> {
         let key = audience(topic, viewer);
         let seq = update.last_seq;
         // Rendered under the lock: every connection on this topic needs this render, so
@@ -410,27 +513,7 @@ impl RenderCache {
             }
             inner.rendered.insert(rkey.clone(), r);
         }
-        let rendered = inner.rendered.get(&rkey)?.as_ref()?;
-        if let (Some(base), Some(patch)) = (rendered.base, &rendered.patch) {
-            if held.chained && held.seq == base {
-                *held = Holding { seq, chained: true };
-                return Some(patch.clone());
-            }
-        }
-        if let Some(full) = &rendered.full {
-            *held = Holding {
-                seq,
-                chained: rendered.base.is_some(),
-            };
-            return Some(full.clone());
-        }
-        drop(inner);
-        // The chain has moved past this commit: this connection gets a view of its own.
-        *held = Holding {
-            seq,
-            chained: false,
-        };
-        full_message(s, topic, update, viewer)
+        inner.rendered.get(&rkey)?.clone()
     }
 
     /// How many views the cache keeps to make patches against (one per watched topic and
@@ -475,17 +558,18 @@ impl CacheInner {
         let kinds = kinds(topic, update)?;
         let seq = update.last_seq;
         let data = topic.data(s, &update.state, viewer);
-        let envelope = |field: &str, v: &Value| -> Utf8Bytes {
-            json!({
-                "type": "update",
-                "topic": topic.name(),
-                "seq": seq,
-                "server_time_ms": wall_now().as_millis(),
-                "kinds": kinds,
-                field: v,
-            })
-            .to_string()
-            .into()
+        let envelope = |field: &str, v: &Value| -> LiveMessage {
+            LiveMessage::new(
+                json!({
+                    "type": "update",
+                    "topic": topic.name(),
+                    "seq": seq,
+                    "server_time_ms": wall_now().as_millis(),
+                    "kinds": kinds,
+                    field: v,
+                })
+                .to_string(),
+            )
         };
         let full = envelope("data", &data);
         let chain = self.chains.get(key).filter(|c| c.seq < seq);
@@ -516,7 +600,7 @@ impl CacheInner {
         let patch = serde_json::to_value(&ops)
             .ok()
             .map(|ops| envelope("patch", &ops))
-            .filter(|p| p.len() < full.len());
+            .filter(|p| p.text.len() < full.text.len());
         let (base, asked_at) = (chain.seq, chain.asked_at.max(seq));
         self.chains.insert(
             key.clone(),
@@ -546,7 +630,12 @@ fn kinds(topic: &Topic, update: &Update) -> Option<Vec<&'static str>> {
 }
 
 /// One connection's full `update` of a topic, rendered for it alone.
-fn full_message(s: &AppState, topic: &Topic, update: &Update, viewer: Viewer) -> Option<Utf8Bytes> {
+fn full_message(
+    s: &AppState,
+    topic: &Topic,
+    update: &Update,
+    viewer: Viewer,
+) -> Option<LiveMessage> {
     let kinds = kinds(topic, update)?;
     let message = json!({
         "type": "update",
@@ -556,39 +645,7 @@ fn full_message(s: &AppState, topic: &Topic, update: &Update, viewer: Viewer) ->
         "kinds": kinds,
         "data": topic.data(s, &update.state, viewer),
     });
-    Some(message.to_string().into())
-}
-
-/// The messages one commit produces for these topics, in topic order. A topic the
-/// connection already holds a newer view of (its snapshot was taken after this commit) is
-/// skipped.
-fn update_messages(
-    s: &AppState,
-    topics: &BTreeSet<Topic>,
-    held: &mut Holdings,
-    update: &Update,
-    viewer: Viewer,
-) -> Vec<Utf8Bytes> {
-    let mut out = Vec::new();
-    for t in topics {
-        let entry = held.entry(t.clone()).or_insert(Holding {
-            seq: 0,
-            chained: false,
-        });
-        if entry.seq >= update.last_seq {
-            continue;
-        }
-        if *t == Topic::System {
-            // The update service changes this view between commits too (its own messages
-            // carry it whole), so there is no chain to patch against.
-            out.extend(full_message(s, t, update, viewer));
-            continue;
-        }
-        if let Some(m) = s.node.live_cache.update_for(s, t, update, viewer, entry) {
-            out.push(m);
-        }
-    }
-    out
+    Some(LiveMessage::new(message.to_string()))
 }
 
 /// The update status changed (state or progress): not a log event, so it carries the
@@ -612,25 +669,6 @@ fn system_message(s: &AppState, seq: u64, local: Viewer, status: pvm_ota::Update
 
 fn time_message() -> Value {
     json!({ "type": "time", "server_time_ms": wall_now().as_millis() })
-}
-
-async fn ws_handler(
-    State(s): State<AppState>,
-    client: ClientIp,
-    ApiQuery(q): ApiQuery<LiveQuery>,
-    headers: axum::http::HeaderMap,
-    ws: WebSocketUpgrade,
-) -> ApiResult<Response> {
-    let viewer = viewer(&s, client, &headers);
-    let topics = parse_topics(q.topics.as_deref().unwrap_or("")).map_err(ApiError::bad_request)?;
-    Ok(ws
-        .max_message_size(64 * 1024)
-        // Clients only send small control messages. The default 128 KiB read buffer is
-        // zero-filled when first read into, so it cost every connection 128 KiB of resident
-        // memory: 1,000 displays took the node from 14 MiB to 158 MiB.
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .on_upgrade(move |socket| ws_session(s, socket, topics, q.since, viewer))
-        .into_response())
 }
 
 struct ClientGuard(AppState);
@@ -665,266 +703,11 @@ enum ClientMessage {
     },
 }
 
-/// The client's outgoing side. Messages wait in a queue of at most `capacity` (what the client
-/// asked for when it opened excepted) and the session writes them itself between its other
-/// work: an update costs each client one wake-up of its session and one socket write, with no
-/// hand-off to a task of its own. A client that stops reading fills its socket, then this
-/// queue, and is dropped; its session never waits on it, so neither the writer nor anyone else
-/// does.
-struct Outbox {
-    sink: SplitSink<WebSocket, Message>,
-    queue: VecDeque<Message>,
-    capacity: usize,
-    /// Messages are in the socket's buffer but not yet flushed to the connection.
-    unflushed: bool,
-}
-
-/// Why a session ended.
-enum Gone {
-    /// The client fell `capacity` messages behind.
-    TooSlow,
-    /// The connection is closed.
-    Closed,
-}
-
-impl Outbox {
-    fn new(sink: SplitSink<WebSocket, Message>, capacity: usize) -> Outbox {
-        Outbox {
-            sink,
-            queue: VecDeque::new(),
-            capacity: capacity.max(1),
-            unflushed: false,
-        }
-    }
-
-    fn push(&mut self, v: &Value) -> Result<(), Gone> {
-        self.push_text(v.to_string().into())
-    }
-
-    fn push_text(&mut self, text: Utf8Bytes) -> Result<(), Gone> {
-        if self.queue.len() >= self.capacity {
-            return Err(Gone::TooSlow);
-        }
-        self.queue.push_back(Message::Text(text));
-        Ok(())
-    }
-
-    /// The opening may be larger than the queue (replayed events): it is what the client asked
-    /// for, so it is taken whole; the client's reading speed is judged from then on.
-    fn push_opening(&mut self, v: &Value) {
-        self.queue.push_back(Message::Text(v.to_string().into()));
-    }
-
-    fn has_work(&self) -> bool {
-        !self.queue.is_empty() || self.unflushed
-    }
-
-    /// Writes what is queued, in order, and flushes it. Safe to abandon at any await (the
-    /// session does, whenever something else needs it first): a message leaves the queue only
-    /// once the socket has taken it, and what the socket took is flushed by the next call.
-    /// Nothing more is handed over while an earlier flush is unfinished, so a slow client holds
-    /// at most its queue and one write buffer.
-    async fn write_queued(&mut self) -> Result<(), axum::Error> {
-        if self.unflushed {
-            self.sink.flush().await?;
-            self.unflushed = false;
-        }
-        while let Some(message) = self.queue.front() {
-            self.sink.feed(message.clone()).await?;
-            self.queue.pop_front();
-            self.unflushed = true;
-        }
-        if self.unflushed {
-            self.sink.flush().await?;
-            self.unflushed = false;
-        }
-        Ok(())
-    }
-
-    /// Ends the session: a slow client is cut off at once (its socket is dropped); any other
-    /// gets what is queued and a close frame, for a little while.
-    async fn finish(mut self, why: Gone) {
-        if let Gone::Closed = why {
-            self.queue.push_back(Message::Close(None));
-            let _ = tokio::time::timeout(CLOSE_GRACE, self.write_queued()).await;
-        }
-    }
-}
-
 /// Resolves once the node stops (or is gone).
 fn stopped(s: &AppState) -> impl std::future::Future<Output = ()> {
     let mut stopping = s.node.stopping.clone();
     async move {
         let _ = stopping.wait_for(|v| *v).await;
-    }
-}
-
-/// How long a closing connection may take to flush what was queued for it.
-const CLOSE_GRACE: Duration = Duration::from_secs(2);
-
-async fn ws_session(
-    s: AppState,
-    socket: WebSocket,
-    topics: BTreeSet<Topic>,
-    since: Option<u64>,
-    local: Viewer,
-) {
-    let _guard = ClientGuard::new(&s);
-    let (sink, incoming) = socket.split();
-    // What the client sends is read on a task of its own, woken only when the client speaks:
-    // read in the session's loop, the socket was polled (and tungstenite's read buffer
-    // cleared) on every wake-up, i.e. for every update to every display.
-    let (asked_tx, mut asked) = mpsc::channel::<Utf8Bytes>(CLIENT_MESSAGES_QUEUED);
-    let reader = tokio::spawn(read_client(incoming, asked_tx));
-    let mut out = Outbox::new(sink, s.node.live_client_queue);
-    let why = ws_loop(&s, &mut out, &mut asked, topics, since, local).await;
-    if matches!(why, Gone::TooSlow) {
-        tracing::info!("dropping a live client that fell behind");
-    }
-    out.finish(why).await;
-    reader.abort();
-}
-
-/// Client messages read ahead of the session; a client that sends faster waits for it.
-const CLIENT_MESSAGES_QUEUED: usize = 8;
-
-/// Passes the client's text messages on until it closes, errs or the session ends.
-async fn read_client(mut incoming: SplitStream<WebSocket>, asked: mpsc::Sender<Utf8Bytes>) {
-    while let Some(Ok(message)) = incoming.next().await {
-        let text = match message {
-            Message::Text(text) => text,
-            Message::Close(_) => break,
-            _ => continue,
-        };
-        if asked.send(text).await.is_err() {
-            break;
-        }
-    }
-}
-
-/// Runs one WebSocket session until the client leaves or falls behind.
-async fn ws_loop(
-    s: &AppState,
-    out: &mut Outbox,
-    asked: &mut mpsc::Receiver<Utf8Bytes>,
-    mut topics: BTreeSet<Topic>,
-    since: Option<u64>,
-    local: Viewer,
-) -> Gone {
-    // Subscribe before the snapshot so nothing committed in between is missed; updates
-    // already covered by the snapshot are skipped by their sequence.
-    let mut updates = s.engine.subscribe();
-    let mut sent_seq = s.engine.last_seq();
-    let mut held = Holdings::new();
-    for m in opening(s, &topics, since, local, &mut held).await {
-        out.push_opening(&m);
-    }
-    let mut ticker = tokio::time::interval(TIME_EVERY);
-    ticker.tick().await;
-    let mut system = s.node.update.subscribe();
-    // Made once: a future made inside the loop would register with the watch and drop that
-    // registration again on every wake-up, and with a thousand clients each commit wakes
-    // every session.
-    let stopped = stopped(s);
-    tokio::pin!(stopped);
-    loop {
-        tokio::select! {
-            // In this order: what is queued is written before anything new is taken in.
-            biased;
-            _ = &mut stopped => return Gone::Closed,
-            written = out.write_queued(), if out.has_work() => {
-                if written.is_err() {
-                    return Gone::Closed;
-                }
-            }
-            // Polled only by the sessions that show it: waiting on it registers with its
-            // channel, and a thousand displays doing that on every wake-up contend for it.
-            Ok(status) = system.recv(), if topics.contains(&Topic::System) => {
-                if let Err(gone) = out.push(&system_message(s, sent_seq, local, status)) {
-                    return gone;
-                }
-            }
-            u = updates.recv() => match u {
-                Ok(update) => {
-                    if update.last_seq <= sent_seq {
-                        continue;
-                    }
-                    sent_seq = update.last_seq;
-                    for m in update_messages(s, &topics, &mut held, &update, local) {
-                        if let Err(gone) = out.push_text(m) {
-                            return gone;
-                        }
-                    }
-                    // Most sockets take it at once: written now, without another round of
-                    // this loop; one that cannot is left to the write branch, where this
-                    // attempt stopped.
-                    if let Some(Err(_)) = out.write_queued().now_or_never() {
-                        return Gone::Closed;
-                    }
-                }
-                Err(RecvError::Lagged(n)) => {
-                    let _ = out.push(&json!({
-                        "type": "error",
-                        "code": "too_slow",
-                        "message": format!("this connection fell {n} updates behind and is closed; reconnect with since={sent_seq}"),
-                    }));
-                    return Gone::Closed;
-                }
-                Err(RecvError::Closed) => return Gone::Closed,
-            },
-            msg = asked.recv() => match msg {
-                Some(text) => {
-                    let reply = match serde_json::from_str::<ClientMessage>(&text) {
-                        Ok(ClientMessage::Ping { client_time_ms }) => vec![json!({
-                            "type": "pong",
-                            "client_time_ms": client_time_ms,
-                            "server_time_ms": wall_now().as_millis(),
-                        })],
-                        Ok(ClientMessage::Subscribe { topics: names, since }) => {
-                            match parse_topics(&names.join(",")) {
-                                Ok(new) => {
-                                    let added: BTreeSet<Topic> = new.difference(&topics).cloned().collect();
-                                    if added.contains(&Topic::System) {
-                                        // Unread while nobody showed it: only what comes after
-                                        // the snapshot below is news.
-                                        system = system.resubscribe();
-                                    }
-                                    topics.extend(added.iter().cloned());
-                                    opening(s, &added, since, local, &mut held).await.into_iter().skip(1).collect()
-                                }
-                                Err(e) => vec![json!({"type": "error", "code": "bad_topic", "message": e})],
-                            }
-                        }
-                        Ok(ClientMessage::Unsubscribe { topics: names }) => {
-                            match parse_topics(&names.join(",")) {
-                                Ok(gone) => {
-                                    topics.retain(|t| !gone.contains(t));
-                                    held.retain(|t, _| !gone.contains(t));
-                                    Vec::new()
-                                }
-                                Err(e) => vec![json!({"type": "error", "code": "bad_topic", "message": e})],
-                            }
-                        }
-                        Err(e) => vec![json!({
-                            "type": "error",
-                            "code": "bad_message",
-                            "message": format!("not understood: {e}"),
-                        })],
-                    };
-                    for m in reply {
-                        if let Err(gone) = out.push(&m) {
-                            return gone;
-                        }
-                    }
-                }
-                None => return Gone::Closed,
-            },
-            _ = ticker.tick() => {
-                if let Err(gone) = out.push(&time_message()) {
-                    return gone;
-                }
-            }
-        }
     }
 }
 
@@ -985,10 +768,10 @@ fn sse_stream(
                     Ok(update) => {
                         if update.last_seq <= sent_seq { continue; }
                         sent_seq = update.last_seq;
-                        for m in update_messages(&s, &topics, &mut held, &update, local) {
-                            let out = Outgoing { text: m, seq: Some(update.last_seq) };
-                            if tx.try_send(out).is_err() { return; }
-                        }
+                        let sent = UpdateRound::new(&update).messages(&s, &topics, &mut held, local, |m| {
+                            tx.try_send(Outgoing { text: m.text, seq: Some(update.last_seq) })
+                        });
+                        if sent.is_err() { return; }
                     }
                     Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return,
                 },
