@@ -141,7 +141,11 @@ async fn deliver(s: AppState, shard: usize, mut updates: broadcast::Receiver<Upd
         match update {
             Ok(update) => {
                 let mut round = UpdateRound::new(&update);
-                for conn in conns.iter() {
+                // Each round starts at another connection, so no screen is always the last
+                // one served (the last of a thousand waits the whole round).
+                let start = usize::try_from(update.last_seq).unwrap_or(0) % conns.len().max(1);
+                let (later, first) = conns.split_at(start);
+                for conn in first.iter().chain(later) {
                     conn.deliver(&s, &mut round);
                     // Lets the HTTP requests on this worker in between a long round.
                     tokio::task::consume_budget().await;
