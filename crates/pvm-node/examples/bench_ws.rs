@@ -11,7 +11,8 @@
 //! At the venue every screen has a CPU of its own; here the 1,000 clients share the node's two
 //! cores, so whatever they do after taking delivery is work the node never competes with in
 //! real life, yet it delays the node's writes here. So the clients take delivery lean: two
-//! threads read all their sockets, decode the WebSocket frames, read each message's type
+//! threads read all their sockets (one epoll set each, no task per client), decode the
+//! WebSocket frames, read each message's type
 //! and seq (a `serde` pass that skips the rest), and stamp the time of the read. One client in
 //! `--full-every` (default 50) also parses every message in full and applies its JSON Patch to
 //! the view it holds, as the kiosk and the web pages do, and checks that the patches fit. One
@@ -45,11 +46,12 @@ fn main() {
     let dir = support::scratch_dir("pvm-bench-ws");
     let node = NodeProcess::start(dir.path(), support::QUIET_CONFIG, true);
     let full_every: usize = support::flag("--full-every", 50);
-    // The clients' reading is spread over `--threads` (default 2) threads, as it is over many
-    // devices at the venue: one thread reading a thousand sockets lags behind a node that
-    // writes them from two.
+    // The clients' reading is spread over `--threads` (default 2) threads of their own (see
+    // `lean::read_clients`), as it is over many devices at the venue: one thread reading a
+    // thousand sockets lags behind a node that writes them from two. The runtime only sends the
+    // commands and gathers the figures.
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(support::flag("--threads", 2))
+        .worker_threads(1)
         .enable_all()
         .build()
         .expect("a tokio runtime");
@@ -70,39 +72,29 @@ fn main() {
             node.addr
         );
         let path = format!("/api/v1/ws?topics=tournament/{tournament}");
-        let mut connections = Vec::with_capacity(clients);
+        let threads = support::flag("--threads", 2usize).max(1);
+        let mut shares: Vec<Vec<lean::Client>> = (0..threads).map(|_| Vec::new()).collect();
         for i in 0..clients {
-            let stream = lean::connect(node.addr, &path)
+            let (stream, first) = lean::connect(node.addr, &path)
                 .await
                 .expect("a WebSocket connection");
-            let (seen, ready_tx) = (seen.clone(), ready_tx.clone());
             let full = full_every > 0 && i % full_every == 0;
-            connections.push(tokio::spawn(async move {
-                let mut view = HeldView::default();
-                let outcome = lean::read_messages(stream, |text, at| {
-                    // The seq and type, and for the sampled clients the whole message applied
-                    // to the view they hold.
-                    let heard = if full {
-                        view.absorb(text)
-                    } else {
-                        lean::type_and_seq(text)
-                    };
-                    match heard {
-                        Some(("snapshot", _)) => {
-                            let _ = ready_tx.send(i);
-                        }
-                        Some(("update", seq)) => {
-                            seen.record(i, seq, at);
-                        }
-                        _ => {}
+            let client = lean::Client::new(i, stream, first, full).expect("a lean client");
+            shares[i % threads].push(client);
+        }
+        let stop_reading = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<std::thread::JoinHandle<()>> = shares
+            .into_iter()
+            .map(|share| {
+                let (seen, ready_tx) = (seen.clone(), ready_tx.clone());
+                let stop = stop_reading.clone();
+                std::thread::spawn(move || {
+                    if let Err(e) = lean::read_clients(share, &seen, &ready_tx, &stop) {
+                        eprintln!("ws: a reading thread failed: {e}");
                     }
                 })
-                .await;
-                if let Err(e) = outcome {
-                    eprintln!("ws: client {i}: {e}");
-                }
-            }));
-        }
+            })
+            .collect();
         for _ in 0..clients {
             ready_rx
                 .recv()
@@ -311,8 +303,9 @@ fn main() {
             "MiB",
             None,
         );
-        for c in connections {
-            c.abort();
+        stop_reading.store(true, Ordering::Release);
+        for reader in readers {
+            let _ = reader.join();
         }
     });
     node.stop();
@@ -438,12 +431,14 @@ struct Deliveries {
 }
 
 impl Deliveries {
-    fn record(&self, client: usize, seq: u64, at: lean::Stamp) {
+    /// Takes the arrivals a reading thread saw in one round of its sockets.
+    fn record(&self, arrivals: &mut Vec<(usize, u64, lean::Stamp)>) {
+        let n = arrivals.len();
         self.seen
             .lock()
             .expect("no client panics while recording")
-            .push((client, seq, at));
-        let count = self.count.fetch_add(1, Ordering::AcqRel) + 1;
+            .append(arrivals);
+        let count = self.count.fetch_add(n, Ordering::AcqRel) + n;
         if count >= self.wanted.load(Ordering::Acquire) {
             self.reached.notify_one();
         }
@@ -490,15 +485,17 @@ impl Deliveries {
 /// frames, read straight off the socket. Server frames are never masked; the node sends text
 /// frames whole (no fragments), and a ping is answered with a masked pong as RFC 6455 asks.
 mod lean {
+    use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
     use nix::sys::socket::{
         recvmsg, setsockopt, sockopt::ReceiveTimestampns, ControlMessageOwned, MsgFlags,
     };
     use nix::sys::time::TimeSpec;
-    use std::io::{self, IoSliceMut};
+    use std::io::{self, IoSliceMut, Write};
     use std::net::SocketAddr;
     use std::os::fd::AsRawFd;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
 
     /// Opens the connection and completes the upgrade; returns the stream and any bytes of
@@ -540,108 +537,182 @@ mod lean {
         pub read: Instant,
     }
 
-    /// Hands every text message to `on_text` with its [`Stamp`], until the node closes the
-    /// connection.
-    pub async fn read_messages(
-        (stream, mut buf): (TcpStream, Vec<u8>),
-        mut on_text: impl FnMut(&str, Stamp),
-    ) -> io::Result<()> {
-        let mut stream = TimestampedStream::new(stream)?;
-        let now = Instant::now();
-        let mut at = Stamp {
-            arrived: None,
-            read: now,
-        };
-        loop {
-            while let Some((opcode, payload, len)) = frame(&buf)? {
-                match opcode {
-                    0x1 => {
-                        let text = std::str::from_utf8(&buf[payload]).map_err(|e| {
-                            io::Error::other(format!("a text frame is not UTF-8: {e}"))
-                        })?;
-                        on_text(text, at);
-                    }
-                    0x8 => return Ok(()),
-                    0x9 => {
-                        let pong = masked(0xA, &buf[payload]);
-                        stream.inner.write_all(&pong).await?;
-                    }
-                    _ => {}
-                }
-                buf.drain(..len);
-            }
-            match stream.read_into(&mut buf).await? {
-                Some(stamp) => at = stamp,
-                None => return Ok(()),
-            }
-        }
+    /// One lean client: its socket (non-blocking, read by a thread of [`read_clients`]), the
+    /// bytes not yet made into frames, and for the sampled clients the view it holds.
+    pub struct Client {
+        index: usize,
+        stream: std::net::TcpStream,
+        buf: Vec<u8>,
+        view: Option<super::HeldView>,
+        at: Stamp,
+        open: bool,
     }
 
-    /// A client socket read with `recvmsg`, so each read also brings the kernel's receive
-    /// timestamp (`SO_TIMESTAMPNS`, wall clock), turned into an `Instant` like every other
-    /// time this benchmark takes.
-    struct TimestampedStream {
-        inner: TcpStream,
-        control: Vec<u8>,
-        chunk: Vec<u8>,
-        /// The same moment on both clocks, to carry a wall-clock stamp over to `Instant`.
-        anchor: (Instant, SystemTime),
-    }
-
-    impl TimestampedStream {
-        fn new(inner: TcpStream) -> io::Result<TimestampedStream> {
-            setsockopt(&inner, ReceiveTimestampns, &true).map_err(io::Error::from)?;
-            Ok(TimestampedStream {
-                inner,
-                control: nix::cmsg_space!(TimeSpec),
-                chunk: vec![0; 16 * 1024],
-                anchor: (Instant::now(), SystemTime::now()),
+    impl Client {
+        pub fn new(
+            index: usize,
+            stream: TcpStream,
+            first: Vec<u8>,
+            full: bool,
+        ) -> io::Result<Client> {
+            let stream = stream.into_std()?;
+            stream.set_nonblocking(true)?;
+            setsockopt(&stream, ReceiveTimestampns, &true).map_err(io::Error::from)?;
+            Ok(Client {
+                index,
+                stream,
+                buf: first,
+                view: full.then(super::HeldView::default),
+                at: Stamp {
+                    arrived: None,
+                    read: Instant::now(),
+                },
+                open: true,
             })
         }
 
-        /// Appends what the socket has to `buf`; `None` once the node closed it.
-        async fn read_into(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<Stamp>> {
-            loop {
-                self.inner.readable().await?;
-                let fd = self.inner.as_raw_fd();
-                let (chunk, control) = (&mut self.chunk, &mut self.control);
-                let received = self.inner.try_io(Interest::READABLE, || {
-                    let mut iov = [IoSliceMut::new(chunk)];
-                    let msg = recvmsg::<()>(fd, &mut iov, Some(control), MsgFlags::empty())
-                        .map_err(io::Error::from)?;
-                    let stamp = msg.cmsgs().map_err(io::Error::from)?.find_map(|c| match c {
-                        ControlMessageOwned::ScmTimestampns(ts) => Some(ts),
-                        _ => None,
-                    });
-                    Ok((msg.bytes, stamp))
-                });
+        /// Takes in the whole frames in the buffer: a snapshot is reported on `ready`, an
+        /// update added to `arrivals` with the stamp of the read that completed it.
+        fn absorb_frames(
+            &mut self,
+            arrivals: &mut Vec<(usize, u64, Stamp)>,
+            ready: &tokio::sync::mpsc::UnboundedSender<usize>,
+        ) -> io::Result<()> {
+            let mut used = 0;
+            while let Some((opcode, payload, len)) = frame(&self.buf[used..])? {
+                let payload = used + payload.start..used + payload.end;
+                match opcode {
+                    0x1 => {
+                        let text = std::str::from_utf8(&self.buf[payload]).map_err(|e| {
+                            io::Error::other(format!("a text frame is not UTF-8: {e}"))
+                        })?;
+                        // The seq and type, and for the sampled clients the whole message
+                        // applied to the view they hold.
+                        let heard = match &mut self.view {
+                            Some(view) => view.absorb(text),
+                            None => type_and_seq(text),
+                        };
+                        match heard {
+                            Some(("snapshot", _)) => {
+                                let _ = ready.send(self.index);
+                            }
+                            Some(("update", seq)) => arrivals.push((self.index, seq, self.at)),
+                            _ => {}
+                        }
+                    }
+                    0x8 => self.open = false,
+                    0x9 => {
+                        let pong = masked(0xA, &self.buf[payload]);
+                        // A pong that does not fit the socket now is dropped: the node only
+                        // pings to find dead connections, and this one is alive.
+                        let _ = (&self.stream).write(&pong);
+                    }
+                    _ => {}
+                }
+                used += len;
+            }
+            self.buf.drain(..used);
+            Ok(())
+        }
+    }
+
+    /// Reads `clients` until `stop`, on the calling thread: one epoll set, each ready socket
+    /// read with one `recvmsg` (which also brings the kernel's receive timestamp), the
+    /// updates of a round handed over together. A task per client on a runtime cost a wake-up,
+    /// a poll and a readiness update per message: work a screen at the venue does on its own
+    /// CPU, here on the node's.
+    pub fn read_clients(
+        mut clients: Vec<Client>,
+        seen: &super::Deliveries,
+        ready: &tokio::sync::mpsc::UnboundedSender<usize>,
+        stop: &AtomicBool,
+    ) -> io::Result<()> {
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(io::Error::from)?;
+        for (slot, client) in clients.iter().enumerate() {
+            epoll
+                .add(
+                    &client.stream,
+                    EpollEvent::new(EpollFlags::EPOLLIN, slot as u64),
+                )
+                .map_err(io::Error::from)?;
+        }
+        // What came with the handshake's answer.
+        let mut arrivals = Vec::new();
+        for client in clients.iter_mut() {
+            client.absorb_frames(&mut arrivals, ready)?;
+        }
+        let mut events = vec![EpollEvent::empty(); 256];
+        let mut chunk = vec![0u8; 16 * 1024];
+        let mut control = nix::cmsg_space!(TimeSpec);
+        let anchor = (Instant::now(), SystemTime::now());
+        while !stop.load(Ordering::Acquire) {
+            let n = match epoll.wait(&mut events, 100u16) {
+                Ok(n) => n,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            for event in &events[..n] {
+                let Some(client) = usize::try_from(event.data())
+                    .ok()
+                    .and_then(|slot| clients.get_mut(slot))
+                else {
+                    continue;
+                };
+                let fd = client.stream.as_raw_fd();
+                let mut iov = [IoSliceMut::new(&mut chunk)];
+                let received = recvmsg::<()>(fd, &mut iov, Some(&mut control), MsgFlags::empty());
                 let (bytes, stamp) = match received {
-                    Ok(got) => got,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(e) => return Err(e),
+                    Ok(msg) => {
+                        let stamp = msg.cmsgs().map_err(io::Error::from)?.find_map(|c| match c {
+                            ControlMessageOwned::ScmTimestampns(ts) => Some(ts),
+                            _ => None,
+                        });
+                        (msg.bytes, stamp)
+                    }
+                    Err(nix::errno::Errno::EAGAIN) => continue,
+                    Err(e) => {
+                        eprintln!("ws: client {}: {e}", client.index);
+                        (0, None)
+                    }
                 };
                 if bytes == 0 {
-                    return Ok(None);
+                    client.open = false;
+                } else {
+                    client.buf.extend_from_slice(&chunk[..bytes]);
+                    let read = Instant::now();
+                    client.at = Stamp {
+                        arrived: stamp.map(|ts| on_monotonic_clock(anchor, ts, read)),
+                        read,
+                    };
+                    if let Err(e) = client.absorb_frames(&mut arrivals, ready) {
+                        eprintln!("ws: client {}: {e}", client.index);
+                        client.open = false;
+                    }
                 }
-                buf.extend_from_slice(&self.chunk[..bytes]);
-                let read = Instant::now();
-                let arrived = stamp.map(|ts| self.on_monotonic_clock(ts, read));
-                return Ok(Some(Stamp { arrived, read }));
+                if !client.open {
+                    let _ = epoll.delete(&client.stream);
+                }
+            }
+            if !arrivals.is_empty() {
+                seen.record(&mut arrivals);
             }
         }
+        Ok(())
+    }
 
-        fn on_monotonic_clock(&self, ts: TimeSpec, read: Instant) -> Instant {
-            let (anchor_instant, anchor_wall) = self.anchor;
-            let wall = UNIX_EPOCH + Duration::from(ts);
-            let arrived = match wall.duration_since(anchor_wall) {
-                Ok(after) => anchor_instant + after,
-                Err(before) => anchor_instant
-                    .checked_sub(before.duration())
-                    .unwrap_or(anchor_instant),
-            };
-            // A wall clock stepped by NTP mid-run must not put an arrival after its read.
-            arrived.min(read)
-        }
+    /// A kernel receive stamp (`SO_TIMESTAMPNS`, wall clock) as an `Instant`, like every other
+    /// time this benchmark takes; `anchor` is one moment on both clocks.
+    fn on_monotonic_clock(anchor: (Instant, SystemTime), ts: TimeSpec, read: Instant) -> Instant {
+        let (anchor_instant, anchor_wall) = anchor;
+        let wall = UNIX_EPOCH + Duration::from(ts);
+        let arrived = match wall.duration_since(anchor_wall) {
+            Ok(after) => anchor_instant + after,
+            Err(before) => anchor_instant
+                .checked_sub(before.duration())
+                .unwrap_or(anchor_instant),
+        };
+        // A wall clock stepped by NTP mid-run must not put an arrival after its read.
+        arrived.min(read)
     }
 
     /// The first whole frame in `buf`: (opcode, payload's range, frame's length).

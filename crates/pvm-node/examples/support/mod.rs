@@ -298,13 +298,13 @@ pub fn result(metric: &str, value: f64, unit: &str, target: Option<(&str, f64)>)
     println!("RESULT|{metric}|{value:.2}|{unit}|{target_text}|{met}");
 }
 
-/// A fresh scratch directory under `PVM_BENCH_DIR` (default: the system's temp dir).
 /// A loopback address with a port free right now (the node binds it a moment later).
 pub fn free_loopback_addr() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
     listener.local_addr().expect("the probe listener's address")
 }
 
+/// A fresh scratch directory under `PVM_BENCH_DIR` (default: the system's temp dir).
 pub fn scratch_dir(name: &str) -> tempfile::TempDir {
     let parent = std::env::var_os("PVM_BENCH_DIR")
         .map(PathBuf::from)
