@@ -98,9 +98,8 @@ where
 }
 
 /// The client's IP address, used to rate-limit failed logins. Comes from axum's
-/// `ConnectInfo<SocketAddr>`, so the server must be started with
-/// `into_make_service_with_connect_info::<SocketAddr>()`; without it all clients share one
-/// limit. Forwarding headers are ignored on purpose: the node faces the LAN directly and any
+/// `ConnectInfo<SocketAddr>`, which the node's server (`http_server::serve`) adds to every
+/// request; served without it, all clients share one limit. Forwarding headers are ignored on purpose: the node faces the LAN directly and any
 /// client could forge them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientIp {

@@ -17,10 +17,11 @@
 //! let auth = Arc::new(AuthService::open(&data_dir, Arc::new(SystemClock), AuthConfig::default())?);
 //! impl FromRef<AppState> for Arc<AuthService> { fn from_ref(s: &AppState) -> Self { s.auth.clone() } }
 //! let app = Router::new().merge(auth::routes()).with_state(app_state);
-//! axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
+//! pvm_node::http_server::serve(listener, app, shutdown).await;
 //! ```
 //!
-//! `into_make_service_with_connect_info` matters: the login rate limit is per client IP.
+//! The server must give handlers `ConnectInfo<SocketAddr>` (`http_server::serve` does, as does
+//! axum's `into_make_service_with_connect_info`): the login rate limit is per client IP.
 //!
 //! Accounts live in their own SQLite file (`accounts.db`, see `pvm_store::accounts`), so
 //! credentials never enter the event log that syncs to the cloud.
