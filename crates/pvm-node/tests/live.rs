@@ -716,7 +716,26 @@ async fn stopping_the_node_closes_open_live_connections() {
     let mut node = TestNode::start().await;
     let mut ws = connect(&node, "topics=venue").await;
     until(&mut ws, |v| v["type"] == "snapshot").await;
-    node.stop().await;
+    // An SSE stream is an ordinary HTTP response that never ends by itself: the stop must not
+    // wait on it.
+    let mut sse = Sse::open(&node, "topics=venue").await;
+    while sse.next().await.1["type"] != "snapshot" {}
+    tokio::time::timeout(Duration::from_secs(10), node.stop())
+        .await
+        .expect("the node stops with live connections open");
+    let sse_ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match sse.resp.chunk().await {
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return,
+            }
+        }
+    })
+    .await;
+    assert!(
+        sse_ended.is_ok(),
+        "the SSE stream stayed open after the node stopped"
+    );
     // The connection ends (close frame, error or end of stream) instead of lingering on a
     // node that no longer serves.
     let ended = tokio::time::timeout(Duration::from_secs(10), async {
@@ -732,6 +751,84 @@ async fn stopping_the_node_closes_open_live_connections() {
         ended.is_ok(),
         "the live connection stayed open after the node stopped"
     );
+}
+
+/// A delivery task starved for longer than the engine keeps commits (16 here, the client queue)
+/// cannot tell its connections which updates they missed: each is told `too_slow` with the
+/// sequence to resume from and closed, and resuming from there loses nothing.
+// The default current-thread runtime on purpose: the node's tasks run on this one thread, so
+// blocking it starves the delivery task while the writer (a thread of its own) commits.
+#[tokio::test]
+async fn a_starved_delivery_task_tells_its_clients_to_resume_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::test_config(&dir.path().join("data"));
+    config.ws.client_queue = 16;
+    let node = TestNode::start_with(dir, config).await;
+    let admin = node.setup_admin().await;
+    let t = tournament_with_players(&admin, 1).await;
+    let query = format!("topics=tournament/{t}");
+    let mut ws = connect(&node, &query).await;
+    let snapshot = until(&mut ws, |v| v["type"] == "snapshot").await;
+    let held = snapshot.last().unwrap()["seq"].as_u64().unwrap();
+
+    let engine = node.running().engine.clone();
+    let commits = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            for n in 0..40 {
+                let details = pvm_core::players::PlayerDetails {
+                    name: format!("Starved {n}"),
+                    ..Default::default()
+                };
+                engine
+                    .execute(pvm_core::Command::AddPlayer { details })
+                    .await
+                    .unwrap();
+            }
+        })
+    });
+    // Blocks this thread, and with it every task of the node, until the 40 commits are in.
+    commits.join().unwrap();
+    let last = admin.seq().await;
+    assert_eq!(last, held + 40);
+
+    let told = next(&mut ws).await;
+    assert_eq!(told["type"], "error", "{told}");
+    assert_eq!(told["code"], "too_slow", "{told}");
+    assert!(
+        told["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("since={held}")),
+        "{told}"
+    );
+    let closed = tokio::time::timeout(WAIT, async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(Message::Text(text))) => {
+                    let v: Value = serde_json::from_str(&text).unwrap();
+                    assert_eq!(v["type"], "time", "after too_slow only the close: {v}");
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the connection stayed open after too_slow");
+
+    // Resuming where it was told to replays every commit it missed, once, in order.
+    let mut ws = connect(&node, &format!("{query}&since={held}")).await;
+    let msgs = until(&mut ws, |v| v["type"] == "snapshot").await;
+    let seqs: Vec<u64> = msgs
+        .iter()
+        .filter(|m| m["type"] == "event")
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, (held + 1..=last).collect::<Vec<u64>>());
+    assert_eq!(msgs.last().unwrap()["seq"], last);
 }
 
 /// The view with the render time taken out: two renders of the same state differ only there.
