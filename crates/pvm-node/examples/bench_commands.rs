@@ -20,6 +20,12 @@
 //! from the node's two cores for nothing. A full HTTP client (reqwest) cost 40-50 µs per
 //! command here, a third of the node's own; the lean one costs about 20.
 //!
+//! With `--displays N`, N WebSocket clients watch `--display-topic` (default `venue`, which
+//! chip reports do not change) for the whole run, as the venue's screens do while the floor
+//! works: every commit is still offered to each of them, so this shows what a connected screen
+//! costs the commands even when it has nothing to show. They never read: the few `time`
+//! messages of a run wait in their sockets.
+//!
 //! Prints commands/s and the client-side latency percentiles, the node's and the generator's
 //! CPU per command, and the node's per-stage histograms. Bounded: `--seconds` (default 10)
 //! after a one-second warm-up, `--entries` (default 200).
@@ -41,6 +47,8 @@ fn main() {
     let seconds: u64 = support::flag("--seconds", 10);
     let entries: usize = support::flag("--entries", 200);
     let rate: f64 = support::flag("--rate", 0.0);
+    let displays: usize = support::flag("--displays", 0);
+    let display_topic: String = support::flag("--display-topic", "venue".to_string());
     let dir = support::scratch_dir("pvm-bench-commands");
     // The floor under every durable answer: what one fsync costs on this disk, alone.
     let probe = support::fsync_probe(dir.path(), 300);
@@ -68,6 +76,18 @@ fn main() {
         let admin = support::client(&token);
         let (tournament, entry_ids) =
             support::tournament_with_entries(&admin, &node.base(), entries).await;
+
+        let mut screens = Vec::with_capacity(displays);
+        let display_path = format!("/api/v1/ws?topics={display_topic}");
+        for _ in 0..displays {
+            let (stream, _) = support::open_websocket(node.addr, &display_path)
+                .await
+                .expect("a display's WebSocket");
+            screens.push(stream);
+        }
+        if displays > 0 {
+            println!("commands: {displays} displays watch {display_topic} throughout");
+        }
 
         let measuring = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
@@ -152,10 +172,15 @@ fn main() {
         );
         // Throughput is the closed loop's figure (see the module's comment).
         let name = |figure: &str| {
-            if rate > 0.0 {
+            let load = if rate > 0.0 {
                 format!("{figure}_at_{rate:.0}ps")
             } else {
                 format!("{figure}_{clients}c")
+            };
+            if displays > 0 {
+                format!("{load}_{displays}_displays")
+            } else {
+                load
             }
         };
         // Held to the latency target: a few clients keeping the node busy, and a schedule at
@@ -182,6 +207,7 @@ fn main() {
         result(&name("node_cpu_per_command"), per_command(node_cpu), "µs", None);
         result(&name("generator_cpu_per_command"), per_command(own_cpu), "µs", None);
         result("rss_after_load", node.rss_kib() as f64 / 1024.0, "MiB", None);
+        drop(screens);
     });
     node.stop();
 }

@@ -2,7 +2,7 @@
 //!
 //! Starts the real `pvm-node` on loopback, connects `--clients` (default 1000) WebSocket
 //! clients to one tournament's topic and waits for every snapshot. Then, `--updates`
-//! (default 30) times, one chip report is sent over HTTP; for every client, the delivery
+//! (default 100) times, one chip report is sent over HTTP; for every client, the delivery
 //! latency is the time from the command's acknowledgement (its HTTP answer) to that
 //! client receiving the `update` with the command's seq. The node publishes before it
 //! answers, so a client may get the update before the ack arrives: that counts as 0, and the
@@ -25,7 +25,7 @@
 //! node's part (on loopback the receiving socket is filled by the node's own send), the
 //! difference is the clients waiting for the shared cores.
 //!
-//! `cargo run --release -p pvm-node --example bench_ws -- --clients 1000 --updates 30`
+//! `cargo run --release -p pvm-node --example bench_ws -- --clients 1000 --updates 100`
 
 #[path = "support/mod.rs"]
 mod support;
@@ -41,7 +41,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 fn main() {
     let clients: usize = support::flag("--clients", 1000);
-    let updates: usize = support::flag("--updates", 30);
+    let updates: usize = support::flag("--updates", 100);
     let entries: usize = support::flag("--entries", 30);
     let dir = support::scratch_dir("pvm-bench-ws");
     let node = NodeProcess::start(dir.path(), support::QUIET_CONFIG, true);
@@ -75,7 +75,7 @@ fn main() {
         let threads = support::flag("--threads", 2usize).max(1);
         let mut shares: Vec<Vec<lean::Client>> = (0..threads).map(|_| Vec::new()).collect();
         for i in 0..clients {
-            let (stream, first) = lean::connect(node.addr, &path)
+            let (stream, first) = support::open_websocket(node.addr, &path)
                 .await
                 .expect("a WebSocket connection");
             let full = full_every > 0 && i % full_every == 0;
@@ -481,9 +481,10 @@ impl Deliveries {
     }
 }
 
-/// The clients' lean side of the WebSocket protocol: the opening handshake and the server's
-/// frames, read straight off the socket. Server frames are never masked; the node sends text
-/// frames whole (no fragments), and a ping is answered with a masked pong as RFC 6455 asks.
+/// The clients' lean side of the WebSocket protocol after the opening handshake
+/// ([`support::open_websocket`]): the server's frames, read straight off the socket. Server
+/// frames are never masked; the node sends text frames whole (no fragments), and a ping is
+/// answered with a masked pong as RFC 6455 asks.
 mod lean {
     use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
     use nix::sys::socket::{
@@ -491,40 +492,10 @@ mod lean {
     };
     use nix::sys::time::TimeSpec;
     use std::io::{self, IoSliceMut, Write};
-    use std::net::SocketAddr;
     use std::os::fd::AsRawFd;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
-
-    /// Opens the connection and completes the upgrade; returns the stream and any bytes of
-    /// the first frames that came with the server's answer.
-    pub async fn connect(addr: SocketAddr, path: &str) -> io::Result<(TcpStream, Vec<u8>)> {
-        let mut stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: cHZtLWJlbmNoLWNsaWVudA==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut buf = Vec::with_capacity(4096);
-        loop {
-            if stream.read_buf(&mut buf).await? == 0 {
-                return Err(io::Error::other(
-                    "the node closed the connection during the upgrade",
-                ));
-            }
-            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-                if !head.starts_with("HTTP/1.1 101") {
-                    return Err(io::Error::other(format!("the upgrade was refused: {head}")));
-                }
-                buf.drain(..end + 4);
-                return Ok((stream, buf));
-            }
-        }
-    }
 
     /// When a message's bytes reached the client: `arrived` is the kernel's receive timestamp
     /// of the last segment read (on loopback, the moment the node's send put them in this

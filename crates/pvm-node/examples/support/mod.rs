@@ -400,3 +400,38 @@ pub fn report_steal(bench: &str, name: &str, stolen: Duration, window: Duration)
 pub fn own_cpu_time() -> Duration {
     cpu_time(std::process::id())
 }
+
+/// Opens a WebSocket to the node the way a lean client does (the upgrade written by hand, the
+/// answer's head checked); returns the stream and any bytes of the first frames that came
+/// with the answer.
+pub async fn open_websocket(
+    addr: SocketAddr,
+    path: &str,
+) -> std::io::Result<(tokio::net::TcpStream, Vec<u8>)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: cHZtLWJlbmNoLWNsaWVudA==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut buf = Vec::with_capacity(4096);
+    loop {
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Err(std::io::Error::other(
+                "the node closed the connection during the upgrade",
+            ));
+        }
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            if !head.starts_with("HTTP/1.1 101") {
+                return Err(std::io::Error::other(format!(
+                    "the upgrade was refused: {head}"
+                )));
+            }
+            buf.drain(..end + 4);
+            return Ok((stream, buf));
+        }
+    }
+}
