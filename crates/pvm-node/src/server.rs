@@ -191,6 +191,13 @@ async fn metrics(State(s): State<AppState>) -> Response {
         )],
     );
     metric(
+        "pvm_live_ws_offers_total",
+        "counter",
+        "Commits offered to WebSocket connections, counted once per connection offered: only \
+         connections watching a topic the commit may change are.",
+        &[(String::new(), s.node.live_hub.offers() as f64)],
+    );
+    metric(
         "pvm_live_views_kept",
         "gauge",
         "Views the live feed keeps to patch against (one per watched topic and audience).",

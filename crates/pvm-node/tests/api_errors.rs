@@ -387,6 +387,7 @@ async fn healthz_and_metrics_report_the_log_the_commands_and_live_clients() {
         "pvm_command_latency_seconds_sum",
         "pvm_live_clients",
         "pvm_live_views_kept",
+        "pvm_live_ws_offers_total",
     ] {
         assert!(text.contains(&format!("# TYPE {name} ")), "{name}");
         assert!(text.contains(&format!("# HELP {name} ")), "{name}");

@@ -493,6 +493,12 @@ async fn the_view_of_a_topic_nobody_watches_any_more_is_let_go() {
     let old = tournament_with_players(&admin, 1).await;
     let busy = common::create_tournament(&admin, common::config("Busy")).await;
     let entry = common::register_new(&admin, &busy, "Player").await;
+    // A screen on a topic none of the commands below change: its view must be kept all along.
+    let mut quiet_ws = connect(&node, "topics=venue").await;
+    let mut quiet_views = Views::default();
+    for m in until(&mut quiet_ws, |m| m["type"] == "snapshot").await {
+        quiet_views.absorb(&m);
+    }
     let before = gauge(&node, "pvm_live_views_kept").await;
 
     let mut old_ws = connect(&node, &format!("topics=tournament/{old}")).await;
@@ -534,8 +540,22 @@ async fn the_view_of_a_topic_nobody_watches_any_more_is_let_go() {
     assert_eq!(
         gauge(&node, "pvm_live_views_kept").await,
         before + 1,
-        "only the watched tournament's view is kept"
+        "only the watched views are kept: the busy tournament's and the quiet venue's"
     );
+    // The quiet screen still holds the venue's chain: its next update is a patch.
+    let mut venue = admin.get("/api/v1/venue").await.ok();
+    venue["name"] = json!("The Quiet Room");
+    admin.put("/api/v1/venue", venue).await.ok();
+    let update = until(&mut quiet_ws, |m| m["type"] == "update")
+        .await
+        .pop()
+        .unwrap();
+    assert!(
+        update.get("patch").is_some(),
+        "a patch, not the whole venue: {update}"
+    );
+    quiet_views.absorb(&update);
+    assert_eq!(quiet_views.get("venue")["name"], "The Quiet Room");
 
     // Whoever opens the old tournament again starts a new chain: a snapshot, then patches.
     let mut again = connect(&node, &format!("topics=tournament/{old}")).await;
@@ -569,6 +589,96 @@ async fn the_view_of_a_topic_nobody_watches_any_more_is_let_go() {
         busy_views.get(&format!("tournament/{busy}"))["tournament"]["entries"][&entry]["chips"],
         7
     );
+}
+
+/// Sends a client message, then a ping, and waits for the pong: the session handles a
+/// client's messages in order, so the first has been acted on.
+async fn tell(ws: &mut Ws, message: Value) {
+    ws.send(Message::Text(message.to_string().into()))
+        .await
+        .unwrap();
+    ws.send(Message::Text(json!({"type": "ping"}).to_string().into()))
+        .await
+        .unwrap();
+    until(ws, |m| m["type"] == "pong").await;
+}
+
+/// A commit is offered only to the connections watching something it may change (counted in
+/// `pvm_live_ws_offers_total`), and that follows what a connection subscribes to and drops.
+#[tokio::test]
+async fn a_commit_visits_only_the_connections_it_may_change() {
+    let node = TestNode::start().await;
+    let admin = node.setup_admin().await;
+    let t = common::create_tournament(&admin, common::config("Watched")).await;
+    let entry = common::register_new(&admin, &t, "Player").await;
+    let topic = format!("tournament/{t}");
+    let mut screens = Vec::new();
+    for _ in 0..20 {
+        let mut screen = connect(&node, "topics=venue").await;
+        until(&mut screen, |m| m["type"] == "snapshot").await;
+        screens.push(screen);
+    }
+    let mut floor = connect(&node, &format!("topics={topic}")).await;
+    until(&mut floor, |m| m["type"] == "snapshot").await;
+
+    // The offers of a commit are counted before its first write, so once a client has read
+    // the last commit's update, every offer of these commits is counted.
+    let offers = || gauge(&node, "pvm_live_ws_offers_total");
+    let chips = format!("/api/v1/tournaments/{t}/entries/{entry}/chips");
+    let at_last_commit = |seq: u64| move |m: &Value| m["type"] == "update" && m["seq"] == seq;
+
+    let before = offers().await;
+    for count in 1..=5 {
+        admin.post(&chips, json!({"chips": count})).await.ok();
+    }
+    let updates = until(&mut floor, at_last_commit(admin.seq().await)).await;
+    assert_eq!(updates.len(), 5, "{updates:?}");
+    assert_eq!(
+        offers().await - before,
+        5,
+        "five chip counts, each offered to the floor's phone alone, not to the 20 screens"
+    );
+
+    // A screen that subscribes to the tournament is offered its commits from then on.
+    tell(
+        &mut screens[0],
+        json!({"type": "subscribe", "topics": [&topic]}),
+    )
+    .await;
+    let before = offers().await;
+    admin.post(&chips, json!({"chips": 6})).await.ok();
+    let seq = admin.seq().await;
+    until(&mut floor, at_last_commit(seq)).await;
+    let update = until(&mut screens[0], at_last_commit(seq))
+        .await
+        .pop()
+        .unwrap();
+    assert_eq!(update["topic"], topic.as_str());
+    assert_eq!(offers().await - before, 2);
+
+    // And no longer once it unsubscribed; the venue's changes still reach every screen.
+    tell(
+        &mut screens[0],
+        json!({"type": "unsubscribe", "topics": [&topic]}),
+    )
+    .await;
+    let before = offers().await;
+    admin.post(&chips, json!({"chips": 7})).await.ok();
+    until(&mut floor, at_last_commit(admin.seq().await)).await;
+    assert_eq!(offers().await - before, 1);
+    let before = offers().await;
+    let mut venue = admin.get("/api/v1/venue").await.ok();
+    venue["name"] = json!("The Watched Room");
+    admin.put("/api/v1/venue", venue).await.ok();
+    let seq = admin.seq().await;
+    for screen in &mut screens {
+        let update = next(screen).await;
+        assert_eq!(
+            (&update["topic"], &update["seq"]),
+            (&json!("venue"), &json!(seq))
+        );
+    }
+    assert_eq!(offers().await - before, 20);
 }
 
 #[tokio::test]

@@ -102,20 +102,26 @@ impl Topic {
         }
     }
 
-    /// Does an event of `stream` change what this topic shows?
-    fn touched_by(&self, stream: &str) -> bool {
+    /// The events that change what this topic shows.
+    fn interests(&self) -> Vec<Interest> {
+        let stream = |name: &str| Interest::Stream(name.into());
         match self {
-            Topic::Venue => stream == "venue",
-            Topic::Tournaments => stream.starts_with("tournament/"),
-            Topic::Tournament(id) => stream == format!("tournament/{id}") || stream == "players",
-            Topic::Cash => stream == "cash",
-            Topic::Displays => stream == "displays",
+            Topic::Venue => vec![stream("venue")],
+            Topic::Tournaments => vec![Interest::Tournaments],
+            Topic::Tournament(id) => vec![stream(&format!("tournament/{id}")), stream("players")],
+            Topic::Cash => vec![stream("cash")],
+            Topic::Displays => vec![stream("displays")],
             // A screen can show anything: tournaments, lists, the venue's theme, announcements.
-            Topic::Display(_) | Topic::Screen(_) => stream != "players",
+            Topic::Display(_) | Topic::Screen(_) => vec![Interest::AllButPlayers],
             // Its own changes come from the update service; clocks decide whether an
             // install or reboot would be refused.
-            Topic::System => stream.starts_with("tournament/"),
+            Topic::System => vec![Interest::Tournaments],
         }
+    }
+
+    /// Does an event of `stream` change what this topic shows?
+    fn touched_by(&self, stream: &str) -> bool {
+        self.interests().iter().any(|i| i.touched_by(stream))
     }
 
     /// The topic's current data, as the REST API would answer it.
@@ -168,6 +174,59 @@ impl Topic {
             Topic::System => Ok(json!({ "error": "log in to see the update status" })),
         };
         v.unwrap_or_else(|e| json!({ "error": e.to_string() }))
+    }
+}
+
+/// A kind of event a topic changes with, by the stream the event belongs to. The live feed
+/// keeps its WebSocket connections by these, so a commit reaches the connections it may
+/// change without asking every other one: each of its events names at most three
+/// ([`Interest::of_stream`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Interest {
+    /// The events of one stream.
+    Stream(String),
+    /// The events of every tournament.
+    Tournaments,
+    /// Every event but the players' register's.
+    AllButPlayers,
+}
+
+impl Interest {
+    fn touched_by(&self, stream: &str) -> bool {
+        match self {
+            Interest::Stream(name) => name == stream,
+            Interest::Tournaments => stream.starts_with("tournament/"),
+            Interest::AllButPlayers => stream != "players",
+        }
+    }
+
+    /// Every interest an event of `stream` touches: the keys to look its connections up by.
+    fn of_stream(stream: &str) -> impl Iterator<Item = Interest> {
+        [
+            Some(Interest::Stream(stream.to_owned())),
+            stream
+                .starts_with("tournament/")
+                .then_some(Interest::Tournaments),
+            (stream != "players").then_some(Interest::AllButPlayers),
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    /// What a connection watching `topics` is kept under: each event touches at most one of
+    /// them (an interest that another one covers is left out), so no single event makes a
+    /// connection appear twice among those it touches.
+    fn of_topics<'t>(topics: impl IntoIterator<Item = &'t Topic>) -> BTreeSet<Interest> {
+        let all: BTreeSet<Interest> = topics.into_iter().flat_map(Topic::interests).collect();
+        let covered = |i: &Interest| match i {
+            Interest::Stream(name) => {
+                (all.contains(&Interest::AllButPlayers) && name != "players")
+                    || (all.contains(&Interest::Tournaments) && name.starts_with("tournament/"))
+            }
+            Interest::Tournaments => all.contains(&Interest::AllButPlayers),
+            Interest::AllButPlayers => false,
+        };
+        all.iter().filter(|i| !covered(i)).cloned().collect()
     }
 }
 
@@ -283,8 +342,10 @@ struct CacheInner {
 struct Chain {
     seq: u64,
     data: Arc<Value>,
-    /// The last commit any connection asked this audience about (every watched audience is
-    /// asked about every commit, touched or not, and at every snapshot).
+    /// The last commit any connection asked this audience about: at every snapshot, every
+    /// commit an SSE stream of it sees, every commit that touches it, and at least every
+    /// [`SWEEP_EVERY_ENTRIES`] while a WebSocket connection watches it
+    /// ([`RenderCache::still_watched`]).
     asked_at: u64,
 }
 
@@ -514,6 +575,19 @@ impl RenderCache {
             inner.rendered.insert(rkey.clone(), r);
         }
         inner.rendered.get(&rkey)?.clone()
+    }
+
+    /// Marks the views of these audiences as asked about at `seq`. The WebSocket delivery
+    /// tasks ask only about the topics a commit touches, so a watched topic that stays quiet
+    /// while the rest of the venue is busy would otherwise look idle and be dropped, and its
+    /// viewers would all get its next update whole.
+    fn still_watched<'a>(&self, audiences: impl IntoIterator<Item = &'a Audience>, seq: u64) {
+        let mut inner = self.lock();
+        for audience in audiences {
+            if let Some(chain) = inner.chains.get_mut(audience) {
+                chain.asked_at = chain.asked_at.max(seq);
+            }
+        }
     }
 
     /// How many views the cache keeps to make patches against (one per watched topic and
@@ -846,4 +920,107 @@ fn without_phones(mut v: Value) -> Value {
         _ => {}
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Interest, Topic};
+    use std::collections::BTreeSet;
+
+    const A: &str = "0190a0a0-0000-7000-8000-00000000000a";
+    const B: &str = "0190a0a0-0000-7000-8000-00000000000b";
+
+    fn topic(name: &str) -> Topic {
+        Topic::parse(name).expect("a valid topic")
+    }
+
+    fn every_topic() -> Vec<Topic> {
+        [
+            "venue".to_owned(),
+            "tournaments".into(),
+            format!("tournament/{A}"),
+            format!("tournament/{B}"),
+            "cash".into(),
+            "displays".into(),
+            format!("display/{A}"),
+            format!("screen/{B}"),
+            "system".into(),
+        ]
+        .iter()
+        .map(|name| topic(name))
+        .collect()
+    }
+
+    fn every_stream() -> Vec<String> {
+        [
+            "venue".to_owned(),
+            "players".into(),
+            format!("tournament/{A}"),
+            format!("tournament/{B}"),
+            "cash".into(),
+            "displays".into(),
+        ]
+        .into()
+    }
+
+    #[test]
+    fn topics_change_with_the_events_of_their_streams() {
+        let touched = |t: &str, stream: &str| topic(t).touched_by(stream);
+        assert!(touched("venue", "venue") && !touched("venue", "players"));
+        assert!(touched(
+            &format!("tournament/{A}"),
+            &format!("tournament/{A}")
+        ));
+        assert!(
+            touched(&format!("tournament/{A}"), "players"),
+            "entries show names"
+        );
+        assert!(!touched(
+            &format!("tournament/{A}"),
+            &format!("tournament/{B}")
+        ));
+        assert!(touched("tournaments", &format!("tournament/{B}")));
+        assert!(!touched("tournaments", "players"));
+        assert!(touched("system", &format!("tournament/{A}")) && !touched("system", "cash"));
+        for screen in [format!("display/{A}"), format!("screen/{B}")] {
+            for stream in every_stream() {
+                assert_eq!(
+                    touched(&screen, &stream),
+                    stream != "players",
+                    "{screen} {stream}"
+                );
+            }
+        }
+    }
+
+    /// The WebSocket hub finds a commit's connections by these keys: a connection must be
+    /// found exactly when one of its topics is touched, and once per event.
+    #[test]
+    fn a_connection_is_found_once_by_each_event_that_touches_its_topics() {
+        let topics = every_topic();
+        let mut sets: Vec<BTreeSet<Topic>> = vec![BTreeSet::new()];
+        for (i, a) in topics.iter().enumerate() {
+            sets.push([a.clone()].into());
+            for (j, b) in topics.iter().enumerate().skip(i + 1) {
+                sets.push([a.clone(), b.clone()].into());
+                for c in topics.iter().skip(j + 1) {
+                    sets.push([a.clone(), b.clone(), c.clone()].into());
+                }
+            }
+        }
+        sets.push(topics.iter().cloned().collect());
+        for set in &sets {
+            let kept_under = Interest::of_topics(set);
+            for stream in every_stream() {
+                let keys: Vec<Interest> = Interest::of_stream(&stream).collect();
+                let found = kept_under.iter().filter(|i| keys.contains(i)).count();
+                let touched = set.iter().any(|t| t.touched_by(&stream));
+                assert_eq!(
+                    found,
+                    usize::from(touched),
+                    "{set:?} and an event of {stream}"
+                );
+            }
+        }
+    }
 }

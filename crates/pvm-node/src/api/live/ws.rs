@@ -4,9 +4,10 @@
 //! Each connection is a [`Conn`]: its socket (the plain `TcpStream`, handed back by the
 //! upgrade; see `http_server`), what it watches and holds, and its outbox. The [`Hub`] keeps
 //! the connections in shards, one delivery task per shard (as many as the runtime has
-//! workers). A delivery task takes each commit once from the engine and, connection by
-//! connection, picks the update messages from the render cache and writes them, framed, to
-//! the socket without waiting: a socket that cannot take it all keeps the rest in the
+//! workers), indexed by the streams whose events can change what they watch. A delivery task
+//! takes each commit once from the engine and, for each connection the commit touches, picks
+//! the update messages from the render cache and writes them, framed, to the socket without
+//! waiting: a socket that cannot take it all keeps the rest in the
 //! connection's outbox and its session task writes it when the socket drains. A connection
 //! whose outbox is full (`ws.client_queue` messages) is dropped; nobody ever waits on it.
 //!
@@ -23,8 +24,9 @@
 //! 8 µs of CPU per client per commit on top of the socket write itself.
 
 use super::{
-    opening, parse_topics, stopped, system_message, time_message, viewer, ClientGuard,
-    ClientMessage, Holdings, LiveQuery, Topic, UpdateRound, Viewer, TIME_EVERY,
+    audience, opening, parse_topics, stopped, system_message, time_message, viewer, Audience,
+    ClientGuard, ClientMessage, Holdings, Interest, LiveQuery, Topic, UpdateRound, Viewer,
+    SWEEP_EVERY_ENTRIES, TIME_EVERY,
 };
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::extract::ApiQuery;
@@ -38,9 +40,10 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures::StreamExt;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -68,15 +71,89 @@ pub struct Hub {
     shards: Vec<Shard>,
     /// Whether the delivery tasks run; they start with the first connection.
     started: std::sync::Once,
-    ids: std::sync::atomic::AtomicUsize,
+    ids: AtomicUsize,
+    /// Connections a commit was offered to, over all commits: what delivery cost in visits.
+    offers: AtomicU64,
 }
 
-/// Some of the connections, delivered to by one task. A copy-on-write list: a delivery task
-/// takes the current list (one `Arc` clone) and walks it without holding any lock, and
-/// connections come and go far less often than commits.
+/// Some of the connections, delivered to by one task. Copy-on-write: a delivery task takes
+/// the current index (one `Arc` clone) and walks it without holding any lock; connections
+/// come, go and change topics far less often than commits happen.
 #[derive(Default)]
 struct Shard {
-    conns: Mutex<Arc<Vec<Arc<Conn>>>>,
+    index: Mutex<Arc<ShardIndex>>,
+}
+
+/// A shard's connections, kept by what may change them. A commit visits only the
+/// connections its events touch: with a thousand screens on the venue's theme, a chip count
+/// used to visit all thousand (a lock, a lookup and a compare each, ~50 ns) to find nothing
+/// to send.
+#[derive(Default)]
+struct ShardIndex {
+    watchers: Vec<Watcher>,
+    by_interest: HashMap<Interest, Vec<Arc<Conn>>>,
+    /// The views the shard's connections watch: kept from being dropped as idle while they
+    /// stay quiet (see [`super::RenderCache::still_watched`]).
+    audiences: BTreeSet<Audience>,
+}
+
+/// A connection and what it watches, as the index keeps it.
+#[derive(Clone)]
+struct Watcher {
+    conn: Arc<Conn>,
+    interests: Arc<[Interest]>,
+    audiences: Arc<[Audience]>,
+}
+
+impl Watcher {
+    fn new(conn: &Arc<Conn>, topics: &BTreeSet<Topic>) -> Watcher {
+        Watcher {
+            conn: conn.clone(),
+            interests: Interest::of_topics(topics).into_iter().collect(),
+            audiences: topics.iter().map(|t| audience(t, conn.viewer)).collect(),
+        }
+    }
+}
+
+impl ShardIndex {
+    fn new(watchers: Vec<Watcher>) -> ShardIndex {
+        let mut by_interest: HashMap<Interest, Vec<Arc<Conn>>> = HashMap::new();
+        let mut audiences = BTreeSet::new();
+        for watcher in &watchers {
+            for interest in watcher.interests.iter() {
+                by_interest
+                    .entry(interest.clone())
+                    .or_default()
+                    .push(watcher.conn.clone());
+            }
+            audiences.extend(watcher.audiences.iter().cloned());
+        }
+        ShardIndex {
+            watchers,
+            by_interest,
+            audiences,
+        }
+    }
+
+    /// The connections `update` may change, each once.
+    fn touched(&self, update: &Update) -> Vec<&Arc<Conn>> {
+        let mut streams: Vec<String> = update.events.iter().map(|c| c.event.stream()).collect();
+        streams.sort_unstable();
+        streams.dedup();
+        let lists: Vec<&Vec<Arc<Conn>>> = streams
+            .iter()
+            .flat_map(|stream| Interest::of_stream(stream))
+            .filter_map(|interest| self.by_interest.get(&interest))
+            .collect();
+        let mut touched: Vec<&Arc<Conn>> = lists.iter().flat_map(|list| list.iter()).collect();
+        // One event touches each connection under one interest at most (`Interest::of_topics`);
+        // events of several streams can touch one connection twice.
+        if streams.len() > 1 {
+            touched.sort_unstable_by_key(|conn| conn.id);
+            touched.dedup_by_key(|conn| conn.id);
+        }
+        touched
+    }
 }
 
 impl Default for Hub {
@@ -86,16 +163,23 @@ impl Default for Hub {
             shards: (0..workers.clamp(1, 8)).map(|_| Shard::default()).collect(),
             started: std::sync::Once::new(),
             ids: Default::default(),
+            offers: Default::default(),
         }
     }
 }
 
 impl Hub {
     fn next_id(&self) -> usize {
-        self.ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        self.ids.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn join(&self, s: &AppState, conn: &Arc<Conn>) {
+    /// Connections a commit was offered to, over all commits so far.
+    pub fn offers(&self) -> u64 {
+        self.offers.load(Ordering::Relaxed)
+    }
+
+    /// Adds a connection that watches `topics` (it may still be preparing their opening).
+    fn join(&self, s: &AppState, conn: &Arc<Conn>, topics: &BTreeSet<Topic>) {
         self.started.call_once(|| {
             for index in 0..self.shards.len() {
                 // Subscribed here, before any connection is in a shard: no commit after a
@@ -104,47 +188,70 @@ impl Hub {
                 tokio::spawn(deliver(s.clone(), index, updates));
             }
         });
-        let shard = &self.shards[conn.id % self.shards.len()];
-        let mut conns = lock(&shard.conns);
-        let mut list = Vec::with_capacity(conns.len() + 1);
-        list.extend(conns.iter().cloned());
-        list.push(conn.clone());
-        *conns = Arc::new(list);
+        let watcher = Watcher::new(conn, topics);
+        self.change(conn, |watchers| watchers.push(watcher));
+    }
+
+    /// The connection now watches `topics`. Called before the opening of added topics is
+    /// read, like `join`: every commit after it that touches them reaches the connection.
+    fn watch(&self, conn: &Arc<Conn>, topics: &BTreeSet<Topic>) {
+        let watcher = Watcher::new(conn, topics);
+        self.change(conn, |watchers| {
+            if let Some(w) = watchers.iter_mut().find(|w| Arc::ptr_eq(&w.conn, conn)) {
+                *w = watcher;
+            }
+        });
     }
 
     fn leave(&self, conn: &Arc<Conn>) {
-        let shard = &self.shards[conn.id % self.shards.len()];
-        let mut conns = lock(&shard.conns);
-        let list: Vec<Arc<Conn>> = conns
-            .iter()
-            .filter(|c| !Arc::ptr_eq(c, conn))
-            .cloned()
-            .collect();
-        *conns = Arc::new(list);
+        self.change(conn, |watchers| {
+            watchers.retain(|w| !Arc::ptr_eq(&w.conn, conn));
+        });
     }
 
-    fn shard(&self, index: usize) -> Arc<Vec<Arc<Conn>>> {
-        lock(&self.shards[index].conns).clone()
+    fn change(&self, conn: &Conn, edit: impl FnOnce(&mut Vec<Watcher>)) {
+        let shard = &self.shards[conn.id % self.shards.len()];
+        let mut index = lock(&shard.index);
+        let mut watchers = index.watchers.clone();
+        edit(&mut watchers);
+        *index = Arc::new(ShardIndex::new(watchers));
+    }
+
+    fn index(&self, shard: usize) -> Arc<ShardIndex> {
+        lock(&self.shards[shard].index).clone()
     }
 }
 
-/// One delivery task: every commit, to every connection of its shard.
+/// One delivery task: every commit, to the connections of its shard that it touches.
 async fn deliver(s: AppState, shard: usize, mut updates: broadcast::Receiver<Update>) {
     let stopped = stopped(&s);
     tokio::pin!(stopped);
+    let mut vouched_at = 0;
     loop {
         let update = tokio::select! {
             _ = &mut stopped => return,
             update = updates.recv() => update,
         };
-        let conns = s.node.live_hub.shard(shard);
+        let index = s.node.live_hub.index(shard);
         match update {
             Ok(update) => {
+                // Half the sweep's period: a watched view is never idle at a sweep.
+                if update.last_seq >= vouched_at + SWEEP_EVERY_ENTRIES / 2 {
+                    s.node
+                        .live_cache
+                        .still_watched(&index.audiences, update.last_seq);
+                    vouched_at = update.last_seq;
+                }
+                let touched = index.touched(&update);
+                s.node
+                    .live_hub
+                    .offers
+                    .fetch_add(touched.len() as u64, Ordering::Relaxed);
                 let mut round = UpdateRound::new(&update);
                 // Each round starts at another connection, so no screen is always the last
                 // one served (the last of a thousand waits the whole round).
-                let start = usize::try_from(update.last_seq).unwrap_or(0) % conns.len().max(1);
-                let (later, first) = conns.split_at(start);
+                let start = usize::try_from(update.last_seq).unwrap_or(0) % touched.len().max(1);
+                let (later, first) = touched.split_at(start);
                 for conn in first.iter().chain(later) {
                     conn.deliver(&s, &mut round);
                     // Lets the HTTP requests on this worker in between a long round.
@@ -152,10 +259,11 @@ async fn deliver(s: AppState, shard: usize, mut updates: broadcast::Receiver<Upd
                 }
             }
             // The task itself fell behind the engine (it never waits on a client, so only a
-            // starved machine gets here): its connections missed commits and must resume.
+            // starved machine gets here): its connections may have missed commits and must
+            // resume.
             Err(RecvError::Lagged(n)) => {
-                for conn in conns.iter() {
-                    conn.missed(n);
+                for watcher in &index.watchers {
+                    watcher.conn.missed(n);
                 }
             }
             Err(RecvError::Closed) => return,
@@ -489,7 +597,7 @@ async fn session(
         }),
         wake: Notify::new(),
     });
-    s.node.live_hub.join(&s, &conn);
+    s.node.live_hub.join(&s, &conn, &topics);
     // Read after joining: every commit after this one reaches the connection (deferred until
     // the opening is out), and the snapshots, taken later, cover every commit before it.
     conn.lock().sent_seq = s.engine.last_seq();
@@ -639,7 +747,7 @@ async fn open(
 }
 
 /// Answers one client message; `Some(true)` when it subscribed to the system topic.
-async fn answer(s: &AppState, conn: &Conn, text: &str) -> Result<Option<bool>, Gone> {
+async fn answer(s: &AppState, conn: &Arc<Conn>, text: &str) -> Result<Option<bool>, Gone> {
     let reply = match serde_json::from_str::<ClientMessage>(text) {
         Ok(ClientMessage::Ping { client_time_ms }) => json!({
             "type": "pong",
@@ -648,12 +756,14 @@ async fn answer(s: &AppState, conn: &Conn, text: &str) -> Result<Option<bool>, G
         }),
         Ok(ClientMessage::Subscribe { topics, since }) => match parse_topics(&topics.join(",")) {
             Ok(wanted) => {
-                let added: BTreeSet<Topic> = {
+                let (added, watched) = {
                     let mut state = conn.lock();
-                    let added = wanted.difference(&state.topics).cloned().collect();
+                    let added: BTreeSet<Topic> =
+                        wanted.difference(&state.topics).cloned().collect();
                     state.deferred = Some(Vec::new());
-                    added
+                    (added, wanted.union(&state.topics).cloned().collect())
                 };
+                s.node.live_hub.watch(conn, &watched);
                 let system = added.contains(&Topic::System);
                 open(s, conn, added, since, false).await?;
                 return Ok(Some(system));
@@ -662,9 +772,13 @@ async fn answer(s: &AppState, conn: &Conn, text: &str) -> Result<Option<bool>, G
         },
         Ok(ClientMessage::Unsubscribe { topics }) => match parse_topics(&topics.join(",")) {
             Ok(gone) => {
-                let mut state = conn.lock();
-                state.topics.retain(|t| !gone.contains(t));
-                state.held.retain(|t, _| !gone.contains(t));
+                let watched = {
+                    let mut state = conn.lock();
+                    state.topics.retain(|t| !gone.contains(t));
+                    state.held.retain(|t, _| !gone.contains(t));
+                    state.topics.clone()
+                };
+                s.node.live_hub.watch(conn, &watched);
                 return Ok(None);
             }
             Err(e) => json!({"type": "error", "code": "bad_topic", "message": e}),
