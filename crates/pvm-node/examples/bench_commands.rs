@@ -108,7 +108,7 @@ fn main() {
         };
         tokio::time::sleep(Duration::from_secs(1)).await;
         let commits_before = commits(&admin, &node.base()).await;
-        let stages_before = stage_buckets(&admin, &node.base()).await;
+        let stages_before = support::stage_buckets(&admin, &node.base()).await;
         let (node_cpu_before, own_cpu_before) = (support::cpu_time(node.pid()), support::own_cpu_time());
         let steal_before = support::steal_time();
         measuring.store(true, Ordering::Relaxed);
@@ -120,7 +120,7 @@ fn main() {
         let own_cpu = support::own_cpu_time().saturating_sub(own_cpu_before);
         let stolen = support::steal_time().saturating_sub(steal_before);
         let commits_after = commits(&admin, &node.base()).await;
-        let stages_after = stage_buckets(&admin, &node.base()).await;
+        let stages_after = support::stage_buckets(&admin, &node.base()).await;
         stop.store(true, Ordering::Relaxed);
         let mut samples = Vec::new();
         let mut from_send = Vec::new();
@@ -155,16 +155,7 @@ fn main() {
         );
         // The node's own view of the same window: where the client's latency was spent.
         // Bucketed, so each figure is the bound of the bucket the percentile falls in.
-        for stage in ["queued", "committing", "answered"] {
-            let window = stage_window(&stages_before, &stages_after, stage);
-            println!(
-                "commands: node stage {stage:<10} p50 ≤ {} ms, p99 ≤ {} ms, p99.9 ≤ {} ms ({} samples)",
-                bucket_percentile(&window, 50.0),
-                bucket_percentile(&window, 99.0),
-                bucket_percentile(&window, 99.9),
-                window.last().map_or(0.0, |(_, n)| *n),
-            );
-        }
+        support::print_stages("commands", &stages_before, &stages_after);
         println!(
             "commands: client p95 {:.2} ms, p99.9 {:.2} ms",
             ms(percentile(&samples, 95.0)),
@@ -448,54 +439,4 @@ async fn commits(client: &reqwest::Client, base: &str) -> f64 {
         .find_map(|l| l.strip_prefix("pvm_commits_total "))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0)
-}
-
-/// The cumulative buckets of `pvm_engine_stage_seconds`: (stage, upper bound in ms, count).
-async fn stage_buckets(client: &reqwest::Client, base: &str) -> Vec<(String, f64, f64)> {
-    let text = metrics_text(client, base).await;
-    text.lines()
-        .filter_map(|l| l.strip_prefix("pvm_engine_stage_seconds_bucket{stage=\""))
-        .filter_map(|l| {
-            let (stage, rest) = l.split_once("\",le=\"")?;
-            let (le, count) = rest.split_once("\"} ")?;
-            let le = if le == "+Inf" {
-                f64::INFINITY
-            } else {
-                le.parse::<f64>().ok()? * 1e3
-            };
-            Some((stage.to_owned(), le, count.trim().parse().ok()?))
-        })
-        .collect()
-}
-
-/// One stage's cumulative buckets over the measured window: (upper bound in ms, count).
-fn stage_window(
-    before: &[(String, f64, f64)],
-    after: &[(String, f64, f64)],
-    stage: &str,
-) -> Vec<(f64, f64)> {
-    after
-        .iter()
-        .filter(|(s, _, _)| s == stage)
-        .map(|(_, le, n)| {
-            let earlier = before
-                .iter()
-                .find(|(s, l, _)| s == stage && l == le)
-                .map_or(0.0, |(_, _, n)| *n);
-            (*le, n - earlier)
-        })
-        .collect()
-}
-
-/// The upper bound (ms) of the bucket holding percentile `p`, as text ("inf" past the last).
-fn bucket_percentile(window: &[(f64, f64)], p: f64) -> String {
-    let total = window.last().map_or(0.0, |(_, n)| *n);
-    if total == 0.0 {
-        return "-".to_owned();
-    }
-    let wanted = total * p / 100.0;
-    window
-        .iter()
-        .find(|(_, n)| *n >= wanted)
-        .map_or_else(|| "inf".to_owned(), |(le, _)| format!("{le:.1}"))
 }

@@ -145,6 +145,7 @@ fn main() {
         let (node_cpu_before, own_cpu_before) =
             (support::cpu_time(node.pid()), support::own_cpu_time());
         let (steal_before, window_started) = (support::steal_time(), Instant::now());
+        let stages_before = support::stage_buckets(&admin, &base).await;
         for u in 0..updates {
             let entry = &entry_ids[u % entry_ids.len()];
             let sent = Instant::now();
@@ -185,6 +186,9 @@ fn main() {
         let own_cpu = support::own_cpu_time().saturating_sub(own_cpu_before);
         let stolen = support::steal_time().saturating_sub(steal_before);
         let window = window_started.elapsed();
+        // Where a slow command's time went: in the writer's queue, or in its commit (fsync).
+        let stages_after = support::stage_buckets(&admin, &base).await;
+        support::print_stages("ws", &stages_before, &stages_after);
         from_ack.sort();
         from_send.sort();
         arrived_from_send.sort();

@@ -141,6 +141,7 @@ async fn metrics(State(s): State<AppState>) -> Response {
         ("queued", &m.queued),
         ("committing", &m.committing),
         ("answered", &m.answered),
+        ("housekeeping", &m.housekeeping),
     ];
     let mut lines = Vec::new();
     for (stage, histogram) in stages {
@@ -166,7 +167,8 @@ async fn metrics(State(s): State<AppState>) -> Response {
         "pvm_engine_stage_seconds",
         "histogram",
         "Time of commands in the writer's stages: queued (waiting for their group), \
-         committing (per group: inserts and fsync), answered (enqueue to durable answer).",
+         committing (per group: inserts and fsync), answered (enqueue to durable answer), \
+         housekeeping (the writer's own work between groups: snapshot saves, checkpoints).",
         &lines,
     );
     metric(

@@ -380,6 +380,15 @@ async fn healthz_and_metrics_report_the_log_the_commands_and_live_clients() {
     assert!(metric("pvm_command_latency_seconds_sum ") > 0.0);
     assert!(metric("pvm_command_latency_seconds_max ") > 0.0);
     assert_eq!(metric("pvm_live_clients "), 0.0);
+    // The writer's stages: two groups committed and answered, nothing else for it to do yet.
+    let stage = |stage: &str| {
+        metric(&format!(
+            "pvm_engine_stage_seconds_count{{stage=\"{stage}\"}}"
+        ))
+    };
+    assert_eq!(stage("committing"), 2.0);
+    assert_eq!(stage("answered"), 2.0);
+    assert_eq!(stage("housekeeping"), 0.0);
     // Every sample has its HELP and TYPE.
     for name in [
         "pvm_events_appended_total",

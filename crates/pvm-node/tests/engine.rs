@@ -65,6 +65,9 @@ async fn snapshots_made_beside_the_writer_hold_exactly_the_state_at_their_sequen
         );
     };
     assert!(snapshot.seq >= 20 && snapshot.seq <= n);
+    // The save ran on the writer, between two groups: /metrics shows how long it held them up.
+    let housekeeping: u64 = handle.metrics.housekeeping.counts().iter().sum();
+    assert!(housekeeping >= 1, "the snapshot's save was not timed");
     let saved: VenueState = serde_json::from_slice(&snapshot.state).unwrap();
     assert_eq!(saved, replayed(&reader, snapshot.seq));
     assert_eq!(saved.players.len() as u64, snapshot.seq);
@@ -298,6 +301,12 @@ async fn the_write_ahead_log_stays_bounded_while_commands_keep_coming() {
         .wal_resets
         .load(std::sync::atomic::Ordering::Relaxed);
     assert!(resets > 0, "the writer never had to finish a checkpoint");
+    // Commands wait while the writer finishes one: /metrics shows each as housekeeping.
+    let housekeeping: u64 = handle.metrics.housekeeping.counts().iter().sum();
+    assert!(
+        housekeeping >= resets,
+        "{housekeeping} housekeeping times recorded for {resets} finished checkpoints"
+    );
     // The log restarts once a pass finds it past the bound, so it holds the bound plus what
     // the writer commits until the next pass; a wide margin for a busy machine, far below the
     // several megabytes these commands write.

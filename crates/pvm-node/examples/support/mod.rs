@@ -435,3 +435,77 @@ pub async fn open_websocket(
         }
     }
 }
+
+/// The cumulative buckets of `pvm_engine_stage_seconds`: (stage, upper bound in ms, count).
+pub async fn stage_buckets(client: &reqwest::Client, base: &str) -> Vec<(String, f64, f64)> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("pvm_engine_stage_seconds_bucket{stage=\""))
+        .filter_map(|l| {
+            let (stage, rest) = l.split_once("\",le=\"")?;
+            let (le, count) = rest.split_once("\"} ")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse::<f64>().ok()? * 1e3
+            };
+            Some((stage.to_owned(), le, count.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// One stage's cumulative buckets over the measured window: (upper bound in ms, count).
+pub fn stage_window(
+    before: &[(String, f64, f64)],
+    after: &[(String, f64, f64)],
+    stage: &str,
+) -> Vec<(f64, f64)> {
+    after
+        .iter()
+        .filter(|(s, _, _)| s == stage)
+        .map(|(_, le, n)| {
+            let earlier = before
+                .iter()
+                .find(|(s, l, _)| s == stage && l == le)
+                .map_or(0.0, |(_, _, n)| *n);
+            (*le, n - earlier)
+        })
+        .collect()
+}
+
+/// The upper bound (ms) of the bucket holding percentile `p`, as text ("inf" past the last).
+pub fn bucket_percentile(window: &[(f64, f64)], p: f64) -> String {
+    let total = window.last().map_or(0.0, |(_, n)| *n);
+    if total == 0.0 {
+        return "-".to_owned();
+    }
+    let wanted = total * p / 100.0;
+    window
+        .iter()
+        .find(|(_, n)| *n >= wanted)
+        .map_or_else(|| "inf".to_owned(), |(le, _)| format!("{le:.1}"))
+}
+
+/// Prints the writer's stages over a window (from two [`stage_buckets`] readings): where the
+/// commands' time went on the node's side. Bucketed, so each figure is the bound of the bucket
+/// the percentile falls in.
+pub fn print_stages(bench: &str, before: &[(String, f64, f64)], after: &[(String, f64, f64)]) {
+    for stage in ["queued", "committing", "answered", "housekeeping"] {
+        let window = stage_window(before, after, stage);
+        println!(
+            "{bench}: node stage {stage:<12} p50 ≤ {} ms, p99 ≤ {} ms, p99.9 ≤ {} ms, max ≤ {} ms ({} samples)",
+            bucket_percentile(&window, 50.0),
+            bucket_percentile(&window, 99.0),
+            bucket_percentile(&window, 99.9),
+            bucket_percentile(&window, 100.0),
+            window.last().map_or(0.0, |(_, n)| *n),
+        );
+    }
+}
