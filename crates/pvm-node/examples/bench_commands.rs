@@ -20,6 +20,9 @@
 //! from the node's two cores for nothing. A full HTTP client (reqwest) cost 40-50 µs per
 //! command here, a third of the node's own; the lean one costs about 20.
 //!
+//! With `--history N`, the node starts on a log of N events of plausible venue history (as
+//! `bench_startup` makes it): a venue's commands must not get slower as its history grows.
+//!
 //! With `--displays N`, N WebSocket clients watch `--display-topic` (default `venue`, which
 //! chip reports do not change) for the whole run, as the venue's screens do while the floor
 //! works: every commit is still offered to each of them, so this shows what a connected screen
@@ -49,7 +52,18 @@ fn main() {
     let rate: f64 = support::flag("--rate", 0.0);
     let displays: usize = support::flag("--displays", 0);
     let display_topic: String = support::flag("--display-topic", "venue".to_string());
+    let history: u64 = support::flag("--history", 0);
     let dir = support::scratch_dir("pvm-bench-commands");
+    if history > 0 {
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).expect("creating the data directory");
+        let log = data.join(pvm_node::node::EVENT_LOG_FILE);
+        let (events, tournaments, players) = support::history::generate(&log, history);
+        println!(
+            "commands: the node starts with a history of {events} events \
+             ({tournaments} tournaments, {players} players)"
+        );
+    }
     // The floor under every durable answer: what one fsync costs on this disk, alone.
     let probe = support::fsync_probe(dir.path(), 300);
     println!(
@@ -168,8 +182,13 @@ fn main() {
             } else {
                 format!("{figure}_{clients}c")
             };
-            if displays > 0 {
+            let load = if displays > 0 {
                 format!("{load}_{displays}_displays")
+            } else {
+                load
+            };
+            if history > 0 {
+                format!("{load}_after_{}k_events", history / 1000)
             } else {
                 load
             }

@@ -239,7 +239,8 @@ pub struct CastDeviceConfig {
 pub struct EngineConfig {
     /// Commands that may wait for the writer before callers are told to back off.
     pub queue_depth: usize,
-    /// A snapshot is written after this many events.
+    /// A snapshot is written after this many events, or more for a venue whose state is
+    /// large (`engine::SNAPSHOT_BYTES_PER_EVENT`).
     pub snapshot_every_events: u64,
 }
 

@@ -5,7 +5,7 @@
 
 use pvm_core::players::PlayerDetails;
 use pvm_core::{apply, decide, Command, SeededEntropy, Timestamp, VenueState};
-use pvm_node::engine::{self, EngineConfig, SNAPSHOT_SCHEMA};
+use pvm_node::engine::{self, EngineConfig, SNAPSHOT_BYTES_PER_EVENT, SNAPSHOT_SCHEMA};
 use pvm_store::{NewEvent, Store};
 use std::time::{Duration, Instant};
 
@@ -79,6 +79,68 @@ async fn snapshots_made_beside_the_writer_hold_exactly_the_state_at_their_sequen
 
     let (handle, writer) = engine::start(&path, config(20)).unwrap();
     assert_eq!(*handle.state(), *before);
+    handle.shutdown().await;
+    writer.join().unwrap();
+}
+
+/// A snapshot holds the whole venue, history included, so the larger the venue the fewer of
+/// them: after a snapshot of B bytes the next one waits B / SNAPSHOT_BYTES_PER_EVENT events
+/// (at least `snapshot_every`), so snapshots never cost more than that per event.
+#[tokio::test]
+async fn a_large_venue_is_snapshotted_less_often() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let snapshot_every = 20;
+    let (handle, writer) = engine::start(&path, config(snapshot_every)).unwrap();
+    let reader = Store::open_reader(&path).unwrap();
+
+    // Every player makes the venue larger, and its snapshots with it. (seq, bytes) of each
+    // snapshot seen; looked for every 10 commands, so some may pass unseen, which only makes
+    // the gaps between those seen longer.
+    let mut seen: Vec<(u64, u64)> = Vec::new();
+    for n in 0..1_500 {
+        handle.execute(add_player(n)).await.unwrap();
+        if n % 10 == 9 {
+            if let Some(s) = reader.latest_snapshot(SNAPSHOT_SCHEMA).unwrap() {
+                if seen.last().map(|(seq, _)| *seq) != Some(s.seq) {
+                    seen.push((s.seq, s.state.len() as u64));
+                }
+            }
+        }
+    }
+    handle.shutdown().await;
+    writer.join().unwrap();
+
+    let (_, largest) = *seen.last().expect("snapshots were saved");
+    assert!(
+        largest / SNAPSHOT_BYTES_PER_EVENT > 4 * snapshot_every,
+        "the venue never grew large enough to matter: {seen:?}"
+    );
+    for pair in seen.windows(2) {
+        let ((earlier, bytes), (later, _)) = (pair[0], pair[1]);
+        let wanted = (bytes / SNAPSHOT_BYTES_PER_EVENT).max(snapshot_every);
+        assert!(
+            later - earlier >= wanted,
+            "a snapshot at {later} only {} events after one of {bytes} bytes at {earlier}: {seen:?}",
+            later - earlier
+        );
+    }
+
+    // A restart goes on from the snapshot it loaded (the one written at shutdown): the next
+    // is as far away as from any other of that size, not `snapshot_every` events.
+    let at_restart = reader.latest_snapshot(SNAPSHOT_SCHEMA).unwrap().unwrap();
+    let (handle, writer) = engine::start(&path, config(snapshot_every)).unwrap();
+    for n in 0..(6 * snapshot_every) {
+        handle.execute(add_player(10_000 + n)).await.unwrap();
+    }
+    let latest = reader.latest_snapshot(SNAPSHOT_SCHEMA).unwrap().unwrap();
+    assert_eq!(
+        latest.seq,
+        at_restart.seq,
+        "a {} byte venue was snapshotted again {} events after a restart",
+        at_restart.state.len(),
+        latest.seq - at_restart.seq
+    );
     handle.shutdown().await;
     writer.join().unwrap();
 }
