@@ -20,7 +20,7 @@ export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 if [[ -n "${BENCH_QUICK:-}" ]]; then
     commands_args=(--seconds 3 --entries 50)
     ws_args=(--clients 200 --updates 10)
-    startup_args=(--events 100000 --runs 1)
+    startup_args=(--events 100000 --tail 10000 --runs 1)
     history=100000
 else
     commands_args=(--seconds 10 --entries 200)

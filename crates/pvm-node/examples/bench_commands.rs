@@ -58,7 +58,7 @@ fn main() {
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).expect("creating the data directory");
         let log = data.join(pvm_node::node::EVENT_LOG_FILE);
-        let (events, tournaments, players) = support::history::generate(&log, history);
+        let (events, tournaments, players) = support::history::generate(&log, history, 0);
         println!(
             "commands: the node starts with a history of {events} events \
              ({tournaments} tournaments, {players} players)"

@@ -37,7 +37,7 @@ fn main() {
             let events: u64 = support::flag("--events", 200_000);
             std::fs::create_dir_all(&dir).expect("creating DIR");
             let (written, tournaments, players) =
-                support::history::generate(&dir.join(LOG), events);
+                support::history::generate(&dir.join(LOG), events, 0);
             println!("generated {written} events ({tournaments} tournaments, {players} players)");
         }
         "run" => run(&dir, support::flag("--commands", 100)),

@@ -2,8 +2,8 @@
 //!
 //! Generates a realistic venue history straight through `pvm_core::decide`/`apply` and
 //! `pvm_store` group appends (a few thousand players; tournaments of 100 entries with many
-//! chip counts, then busts down to the winner), ends it with a snapshot as the engine would have written,
-//! then times the real `pvm-node` binary from process spawn to `/healthz` answering, after a
+//! chip counts, then busts down to the winner) with the last snapshot `--tail` events (default
+//! 100,000) before its end, as a running node leaves a venue of that size, then times the real `pvm-node` binary from process spawn to `/healthz` answering, after a
 //! clean stop and after a SIGKILL. "Serving" there means reads: the state is loaded and the HTTP
 //! server answers, while commands wait for the log's integrity check (`PRAGMA quick_check`),
 //! which runs on beside it; the in-process breakdown prints when that check has passed. Also prints where start-up time goes (opening and checking
@@ -25,13 +25,17 @@ use support::{ms, result, NodeProcess};
 fn main() {
     let target: u64 = support::flag("--events", 1_000_000);
     let runs: usize = support::flag("--runs", 3);
+    // A running node snapshots a venue this size (~40 MB of state) every 100,000 events
+    // (`engine::SNAPSHOT_BYTES_PER_EVENT`), so a start finds up to that many after the last
+    // snapshot: the figure is for that worst case.
+    let tail: u64 = support::flag("--tail", 100_000);
     let dir = support::scratch_dir("pvm-bench-startup");
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).expect("creating the data directory");
     let db = data.join(pvm_node::node::EVENT_LOG_FILE);
 
     let started = Instant::now();
-    let (events, tournaments, players) = generate(&db, target);
+    let (events, tournaments, players) = generate(&db, target, tail);
     let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
     println!(
         "startup: generated {events} events ({tournaments} tournaments, {players} players, {:.0} MiB log) in {:.1}s",
@@ -41,9 +45,13 @@ fn main() {
 
     breakdown(&db);
 
+    // A clean stop snapshots what the start replayed: each start gets the log as generated.
+    let pristine = dir.path().join("pristine.db");
+    std::fs::copy(&db, &pristine).expect("keeping a copy of the generated log");
     let mut clean = Vec::new();
     let mut rss = 0;
     for _ in 0..runs {
+        std::fs::copy(&pristine, &db).expect("restoring the generated log");
         let (node, took) = start_and_wait(dir.path());
         clean.push(took);
         rss = node.rss_kib();
@@ -63,6 +71,7 @@ fn main() {
     result("rss_after_start_1m", rss as f64 / 1024.0, "MiB", None);
 
     // A power cut: the next start finds the write-ahead log as the killed process left it.
+    std::fs::copy(&pristine, &db).expect("restoring the generated log");
     let (node, _) = start_and_wait(dir.path());
     node.kill();
     let (node, after_kill) = start_and_wait(dir.path());
@@ -154,7 +163,7 @@ fn breakdown(db: &Path) {
     );
     drop(parsed);
     // The writer copies the state once per group commit (to publish it while readers keep the
-    // previous one); with the players and tournaments behind `Arc`s that copy is shallow.
+    // previous one); with the players and tournaments in persistent maps that copy shares them.
     let t = Instant::now();
     let copies = 100;
     for _ in 0..copies {
@@ -166,8 +175,8 @@ fn breakdown(db: &Path) {
         "ms",
         None,
     );
-    // What the writer did per group commit before the `Arc`s: a deep copy of every player and
-    // tournament.
+    // What the writer did per group commit before players and tournaments were shared: a deep
+    // copy of every one.
     let t = Instant::now();
     let copies = 5;
     for _ in 0..copies {

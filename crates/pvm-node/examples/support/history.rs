@@ -17,8 +17,10 @@ const CHIP_REPORTS_PER_TOURNAMENT: usize = 1_500;
 /// Commands per group append while generating.
 const APPEND_EVERY: usize = 20_000;
 
-/// Writes `target` events (a little more: whole commands) of plausible venue history.
-pub fn generate(db: &Path, target: u64) -> (u64, usize, usize) {
+/// Writes `target` events (a little more: whole commands) of plausible venue history, with a
+/// snapshot about `snapshot_behind` events before the end (as a running node leaves it: the
+/// events after its last snapshot are replayed at the next start).
+pub fn generate(db: &Path, target: u64, snapshot_behind: u64) -> (u64, usize, usize) {
     let mut store = Store::open(db).expect("a fresh log");
     let mut state = VenueState::default();
     let mut entropy = SeededEntropy::new(0x5EED);
@@ -58,6 +60,7 @@ pub fn generate(db: &Path, target: u64) -> (u64, usize, usize) {
         }
     }
     let mut pick = SeededEntropy::new(7);
+    let mut snapshotted = false;
     while written + pending.iter().map(|b| b.len() as u64).sum::<u64>() < target {
         tournaments += 1;
         let config = serde_json::from_value(serde_json::json!({
@@ -121,15 +124,27 @@ pub fn generate(db: &Path, target: u64) -> (u64, usize, usize) {
         if pending.len() >= APPEND_EVERY {
             flush(&mut store, &mut pending, &mut written);
         }
+        let so_far = written + pending.iter().map(|b| b.len() as u64).sum::<u64>();
+        if !snapshotted && so_far + snapshot_behind >= target {
+            flush(&mut store, &mut pending, &mut written);
+            snapshot(&mut store, &mut state, written);
+            snapshotted = true;
+        }
     }
     flush(&mut store, &mut pending, &mut written);
-    state.applied = written;
-    let bytes = serde_json::to_vec(&state).expect("the state serializes");
-    store
-        .save_snapshot(written, SNAPSHOT_SCHEMA, &bytes)
-        .expect("saving the snapshot");
+    if !snapshotted {
+        snapshot(&mut store, &mut state, written);
+    }
     store.close().expect("closing the log");
     (written, tournaments, players.len())
+}
+
+fn snapshot(store: &mut Store, state: &mut VenueState, seq: u64) {
+    state.applied = seq;
+    let bytes = serde_json::to_vec(&*state).expect("the state serializes");
+    store
+        .save_snapshot(seq, SNAPSHOT_SCHEMA, &bytes)
+        .expect("saving the snapshot");
 }
 
 fn created_tournament(e: &Event) -> Option<TournamentId> {
