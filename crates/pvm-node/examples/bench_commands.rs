@@ -447,19 +447,8 @@ async fn report_chips(connection: &mut lean_http::Connection, path: &str, chips:
     }
 }
 
-async fn metrics_text(client: &reqwest::Client, base: &str) -> String {
-    client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text")
-}
-
 async fn commits(client: &reqwest::Client, base: &str) -> f64 {
-    let text = metrics_text(client, base).await;
+    let text = support::metrics_text(client, base).await;
     text.lines()
         .find_map(|l| l.strip_prefix("pvm_commits_total "))
         .and_then(|v| v.trim().parse().ok())

@@ -485,6 +485,17 @@ async fn gauge(node: &TestNode, name: &str) -> u64 {
         .unwrap()
 }
 
+/// Reads up to the next update, requires it to be a patch (the client holds the chain's
+/// view), and applies it.
+async fn next_update_is_a_patch(ws: &mut Ws, views: &mut Views) {
+    let update = until(ws, |m| m["type"] == "update").await.pop().unwrap();
+    assert!(
+        update.get("patch").is_some(),
+        "a patch, not the whole view: {update}"
+    );
+    views.absorb(&update);
+}
+
 #[tokio::test]
 async fn the_view_of_a_topic_nobody_watches_any_more_is_let_go() {
     use pvm_node::api::live::{CHAIN_IDLE_ENTRIES, SWEEP_EVERY_ENTRIES};
@@ -546,15 +557,7 @@ async fn the_view_of_a_topic_nobody_watches_any_more_is_let_go() {
     let mut venue = admin.get("/api/v1/venue").await.ok();
     venue["name"] = json!("The Quiet Room");
     admin.put("/api/v1/venue", venue).await.ok();
-    let update = until(&mut quiet_ws, |m| m["type"] == "update")
-        .await
-        .pop()
-        .unwrap();
-    assert!(
-        update.get("patch").is_some(),
-        "a patch, not the whole venue: {update}"
-    );
-    quiet_views.absorb(&update);
+    next_update_is_a_patch(&mut quiet_ws, &mut quiet_views).await;
     assert_eq!(quiet_views.get("venue")["name"], "The Quiet Room");
 
     // Whoever opens the old tournament again starts a new chain: a snapshot, then patches.
@@ -567,15 +570,7 @@ async fn the_view_of_a_topic_nobody_watches_any_more_is_let_go() {
         .act(&format!("/api/v1/tournaments/{old}/clock/start"))
         .await
         .ok();
-    let update = until(&mut again, |m| m["type"] == "update")
-        .await
-        .pop()
-        .unwrap();
-    assert!(
-        update.get("patch").is_some(),
-        "a patch, not the whole view: {update}"
-    );
-    views.absorb(&update);
+    next_update_is_a_patch(&mut again, &mut views).await;
     assert_eq!(
         views.get(&format!("tournament/{old}"))["clock"]["status"],
         "running"

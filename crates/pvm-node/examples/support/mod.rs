@@ -436,17 +436,23 @@ pub async fn open_websocket(
     }
 }
 
-/// The cumulative buckets of `pvm_engine_stage_seconds`: (stage, upper bound in ms, count).
-pub async fn stage_buckets(client: &reqwest::Client, base: &str) -> Vec<(String, f64, f64)> {
-    let text = client
+/// The node's `/metrics` text.
+pub async fn metrics_text(client: &reqwest::Client, base: &str) -> String {
+    client
         .get(format!("{base}/metrics"))
         .send()
         .await
         .expect("metrics")
         .text()
         .await
-        .expect("metrics text");
-    text.lines()
+        .expect("metrics text")
+}
+
+/// The cumulative buckets of `pvm_engine_stage_seconds`: (stage, upper bound in ms, count).
+pub async fn stage_buckets(client: &reqwest::Client, base: &str) -> Vec<(String, f64, f64)> {
+    metrics_text(client, base)
+        .await
+        .lines()
         .filter_map(|l| l.strip_prefix("pvm_engine_stage_seconds_bucket{stage=\""))
         .filter_map(|l| {
             let (stage, rest) = l.split_once("\",le=\"")?;
