@@ -22,6 +22,9 @@
 //!
 //! With `--history N`, the node starts on a log of N events of plausible venue history (as
 //! `bench_startup` makes it): a venue's commands must not get slower as its history grows.
+//! `--snapshot-behind M` puts the log's last snapshot M events before its end; M a little
+//! under the snapshot interval (~90,000 for 1M events) makes the node save its next snapshot
+//! during the run, so the run shows what that save costs the commands.
 //!
 //! With `--displays N`, N WebSocket clients watch `--display-topic` (default `venue`, which
 //! chip reports do not change) for the whole run, as the venue's screens do while the floor
@@ -53,12 +56,14 @@ fn main() {
     let displays: usize = support::flag("--displays", 0);
     let display_topic: String = support::flag("--display-topic", "venue".to_string());
     let history: u64 = support::flag("--history", 0);
+    let snapshot_behind: u64 = support::flag("--snapshot-behind", 0);
     let dir = support::scratch_dir("pvm-bench-commands");
     if history > 0 {
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).expect("creating the data directory");
         let log = data.join(pvm_node::node::EVENT_LOG_FILE);
-        let (events, tournaments, players) = support::history::generate(&log, history, 0);
+        let (events, tournaments, players) =
+            support::history::generate(&log, history, snapshot_behind);
         println!(
             "commands: the node starts with a history of {events} events \
              ({tournaments} tournaments, {players} players)"
@@ -127,7 +132,7 @@ fn main() {
                 .collect()
         };
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let commits_before = commits(&admin, &node.base()).await;
+        let (commits_before, snapshots_before) = counters(&admin, &node.base()).await;
         let stages_before = support::stage_buckets(&admin, &node.base()).await;
         let (node_cpu_before, own_cpu_before) = (support::cpu_time(node.pid()), support::own_cpu_time());
         let steal_before = support::steal_time();
@@ -139,7 +144,7 @@ fn main() {
         let node_cpu = support::cpu_time(node.pid()).saturating_sub(node_cpu_before);
         let own_cpu = support::own_cpu_time().saturating_sub(own_cpu_before);
         let stolen = support::steal_time().saturating_sub(steal_before);
-        let commits_after = commits(&admin, &node.base()).await;
+        let (commits_after, snapshots_after) = counters(&admin, &node.base()).await;
         let stages_after = support::stage_buckets(&admin, &node.base()).await;
         stop.store(true, Ordering::Relaxed);
         let mut samples = Vec::new();
@@ -157,11 +162,13 @@ fn main() {
             format!("from {clients} clients")
         };
         println!(
-            "commands: {} chip reports {load_name} in {:.1}s; {:.0} group commits (≈{:.1} commands each)",
+            "commands: {} chip reports {load_name} in {:.1}s; {:.0} group commits (≈{:.1} commands each); \
+             {:.0} snapshots saved",
             samples.len(),
             elapsed.as_secs_f64(),
             commits_after - commits_before,
             samples.len() as f64 / (commits_after - commits_before).max(1.0),
+            snapshots_after - snapshots_before,
         );
         let per_command = |cpu: Duration| cpu.as_secs_f64() * 1e6 / samples.len().max(1) as f64;
         println!(
@@ -447,10 +454,17 @@ async fn report_chips(connection: &mut lean_http::Connection, path: &str, chips:
     }
 }
 
-async fn commits(client: &reqwest::Client, base: &str) -> f64 {
+/// The node's counters (commits, snapshots saved), as /metrics has them now.
+async fn counters(client: &reqwest::Client, base: &str) -> (f64, f64) {
     let text = support::metrics_text(client, base).await;
-    text.lines()
-        .find_map(|l| l.strip_prefix("pvm_commits_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
+    let counter = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    (
+        counter("pvm_commits_total"),
+        counter("pvm_snapshots_saved_total"),
+    )
 }

@@ -120,6 +120,15 @@ async fn metrics(State(s): State<AppState>) -> Response {
         &[(String::new(), m.wal_resets.load(Ordering::Relaxed) as f64)],
     );
     metric(
+        "pvm_snapshots_saved_total",
+        "counter",
+        "Snapshots of the venue saved, so a start replays only the events after the last.",
+        &[(
+            String::new(),
+            m.snapshots_saved.load(Ordering::Relaxed) as f64,
+        )],
+    );
+    metric(
         "pvm_command_latency_seconds_sum",
         "counter",
         "Total time from enqueue to durable answer of successful commands.",

@@ -389,6 +389,8 @@ async fn healthz_and_metrics_report_the_log_the_commands_and_live_clients() {
     assert_eq!(stage("committing"), 2.0);
     assert_eq!(stage("answered"), 2.0);
     assert_eq!(stage("housekeeping"), 0.0);
+    // Three events are far from the first snapshot.
+    assert_eq!(metric("pvm_snapshots_saved_total "), 0.0);
     // Every sample has its HELP and TYPE.
     for name in [
         "pvm_events_appended_total",
@@ -397,6 +399,7 @@ async fn healthz_and_metrics_report_the_log_the_commands_and_live_clients() {
         "pvm_live_clients",
         "pvm_live_views_kept",
         "pvm_live_ws_offers_total",
+        "pvm_snapshots_saved_total",
     ] {
         assert!(text.contains(&format!("# TYPE {name} ")), "{name}");
         assert!(text.contains(&format!("# HELP {name} ")), "{name}");

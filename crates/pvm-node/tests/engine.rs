@@ -6,7 +6,7 @@
 use pvm_core::players::PlayerDetails;
 use pvm_core::{apply, decide, Command, SeededEntropy, Timestamp, VenueState};
 use pvm_node::engine::{self, EngineConfig, SNAPSHOT_BYTES_PER_EVENT, SNAPSHOT_SCHEMA};
-use pvm_store::{NewEvent, Store};
+use pvm_store::{NewEvent, SnapshotBody, Store};
 use std::time::{Duration, Instant};
 
 fn config(snapshot_every: u64) -> EngineConfig {
@@ -68,7 +68,14 @@ async fn snapshots_made_beside_the_writer_hold_exactly_the_state_at_their_sequen
     // The save ran on the writer, between two groups: /metrics shows how long it held them up.
     let housekeeping: u64 = handle.metrics.housekeeping.counts().iter().sum();
     assert!(housekeeping >= 1, "the snapshot's save was not timed");
-    let saved: VenueState = serde_json::from_slice(&snapshot.state).unwrap();
+    assert!(
+        handle
+            .metrics
+            .snapshots_saved
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
+    let saved: VenueState = serde_json::from_slice(&snapshot.state().unwrap()).unwrap();
     assert_eq!(saved, replayed(&reader, snapshot.seq));
     assert_eq!(saved.players.len() as u64, snapshot.seq);
 
@@ -94,7 +101,7 @@ async fn a_large_venue_is_snapshotted_less_often() {
     let (handle, writer) = engine::start(&path, config(snapshot_every)).unwrap();
     let reader = Store::open_reader(&path).unwrap();
 
-    // Every player makes the venue larger, and its snapshots with it. (seq, bytes) of each
+    // Every player makes the venue larger, and its snapshots with it. (seq, JSON bytes) of each
     // snapshot seen; looked for every 10 commands, so some may pass unseen, which only makes
     // the gaps between those seen longer.
     let mut seen: Vec<(u64, u64)> = Vec::new();
@@ -103,7 +110,7 @@ async fn a_large_venue_is_snapshotted_less_often() {
         if n % 10 == 9 {
             if let Some(s) = reader.latest_snapshot(SNAPSHOT_SCHEMA).unwrap() {
                 if seen.last().map(|(seq, _)| *seq) != Some(s.seq) {
-                    seen.push((s.seq, s.state.len() as u64));
+                    seen.push((s.seq, s.state().unwrap().len() as u64));
                 }
             }
         }
@@ -138,7 +145,7 @@ async fn a_large_venue_is_snapshotted_less_often() {
         latest.seq,
         at_restart.seq,
         "a {} byte venue was snapshotted again {} events after a restart",
-        at_restart.state.len(),
+        at_restart.state().unwrap().len(),
         latest.seq - at_restart.seq
     );
     handle.shutdown().await;
@@ -228,7 +235,7 @@ fn log_with_snapshot_at_end(path: &std::path::Path, events: u64) {
         .save_snapshot(
             events,
             SNAPSHOT_SCHEMA,
-            &serde_json::to_vec(&state).unwrap(),
+            &SnapshotBody::compress(&serde_json::to_vec(&state).unwrap()).unwrap(),
         )
         .unwrap();
     store.close().unwrap();
@@ -299,24 +306,54 @@ async fn an_unreadable_snapshot_is_passed_over_and_the_state_replayed_from_the_l
     handle.shutdown().await;
     writer.join().unwrap();
 
-    // The newest snapshot of the current schema is cut short, as a bug in an older build (or a
-    // bit flip the page checksums missed) could leave it.
-    let mut store = Store::open(&path).unwrap();
-    let last = store.last_seq().unwrap();
-    let good = store.latest_snapshot(SNAPSHOT_SCHEMA).unwrap().unwrap();
-    assert_eq!(good.seq, last);
-    store
-        .save_snapshot(last, SNAPSHOT_SCHEMA, &good.state[..good.state.len() / 2])
-        .unwrap();
-    store.close().unwrap();
+    // The newest snapshot of the current schema is damaged, as a bug in an older build (or a
+    // bit flip the page checksums missed) could leave it: its JSON cut short, or the compressed
+    // bytes themselves. Each start replays the log and saves a good snapshot on its way out.
+    for damage in ["json cut short", "compressed bytes cut short"] {
+        let mut store = Store::open(&path).unwrap();
+        let last = store.last_seq().unwrap();
+        let good = store.latest_snapshot(SNAPSHOT_SCHEMA).unwrap().unwrap();
+        assert_eq!(good.seq, last, "{damage}");
+        let json = good.state().unwrap();
+        if damage == "json cut short" {
+            let cut = json[..json.len() / 2].to_vec();
+            store
+                .save_snapshot(
+                    last,
+                    SNAPSHOT_SCHEMA,
+                    &SnapshotBody::compress(&cut).unwrap(),
+                )
+                .unwrap();
+        } else {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            let cut = conn
+                .execute(
+                    "UPDATE snapshots SET body = substr(body, 1, length(body) / 2) WHERE seq = ?1",
+                    [i64::try_from(last).unwrap()],
+                )
+                .unwrap();
+            assert_eq!(cut, 1);
+        }
+        assert!(
+            store
+                .latest_snapshot(SNAPSHOT_SCHEMA)
+                .unwrap()
+                .unwrap()
+                .state()
+                .map_or(true, |json| serde_json::from_slice::<VenueState>(&json)
+                    .is_err()),
+            "{damage}: the snapshot still reads"
+        );
+        store.close().unwrap();
 
-    let (handle, writer) = engine::start(&path, config(u64::MAX)).unwrap();
-    handle.integrity_checked().await.unwrap();
-    assert_eq!(*handle.state(), *before);
-    let reader = Store::open_reader(&path).unwrap();
-    assert_eq!(*handle.state(), replayed(&reader, last));
-    handle.shutdown().await;
-    writer.join().unwrap();
+        let (handle, writer) = engine::start(&path, config(u64::MAX)).unwrap();
+        handle.integrity_checked().await.unwrap();
+        assert_eq!(*handle.state(), *before, "{damage}");
+        let reader = Store::open_reader(&path).unwrap();
+        assert_eq!(*handle.state(), replayed(&reader, last), "{damage}");
+        handle.shutdown().await;
+        writer.join().unwrap();
+    }
 }
 
 fn wal_len(db: &std::path::Path) -> u64 {

@@ -8,7 +8,7 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use pvm_store::{NewEvent, Store};
+use pvm_store::{NewEvent, SnapshotBody, Store};
 use uuid::Uuid;
 
 /// A body about the size of a typical domain event (a registration or a chip count).
@@ -106,7 +106,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     let last = store.last_seq()?;
     let state = vec![0x5a_u8; 1 << 20];
-    store.save_snapshot(last, 1, &state)?;
+    store.save_snapshot(last, 1, &SnapshotBody::compress(&state)?)?;
     store.close()?;
     println!(
         "fill: {total} events in {:.1} s (10,000 commands per transaction), file {} MB",
@@ -141,6 +141,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     let store = Store::open(&path)?;
     let opened = start.elapsed();
     let snapshot = store.latest_snapshot(1)?.ok_or("the snapshot is missing")?;
+    let state = snapshot.state()?;
+    assert_eq!(state.len(), 1 << 20, "the snapshot decompresses whole");
     let replay = store.events_since(snapshot.seq, usize::MAX)?;
     println!(
         "open a {total}-event store (integrity check included): {:.2} s; \

@@ -111,6 +111,17 @@ pub enum StoreError {
     },
 }
 
+/// Why a snapshot body could not be packed or unpacked. A snapshot only saves replaying the log:
+/// the state can always be rebuilt from the events themselves.
+#[derive(Debug, thiserror::Error)]
+#[error("the snapshot could not be {doing}: {detail}")]
+pub struct SnapshotBodyError {
+    /// `compressed` or `decompressed`.
+    pub doing: &'static str,
+    /// What zstd reported.
+    pub detail: String,
+}
+
 impl StoreError {
     /// Sorts a SQLite error into the variant a caller can act on: a full disk and a damaged
     /// file need different responses from a programming error.

@@ -24,7 +24,7 @@ use rusqlite::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use error::StoreError;
+pub use error::{SnapshotBodyError, StoreError};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use sync::AppliedDown;
 
@@ -106,8 +106,72 @@ pub struct Snapshot {
     pub schema: u32,
     /// When the snapshot was saved, milliseconds since the Unix epoch.
     pub taken_at_ms: i64,
-    /// The serialized state.
-    pub state: Vec<u8>,
+    /// As stored: see [`SnapshotBody`]. Read it through [`Snapshot::state`].
+    body: Vec<u8>,
+}
+
+impl Snapshot {
+    /// The serialized state, decompressed. Snapshots saved before they were compressed are
+    /// plain JSON and come back as they are.
+    pub fn state(&self) -> Result<std::borrow::Cow<'_, [u8]>, SnapshotBodyError> {
+        if !self.body.starts_with(&ZSTD_MAGIC) {
+            return Ok(std::borrow::Cow::Borrowed(&self.body));
+        }
+        zstd::stream::decode_all(self.body.as_slice())
+            .map(std::borrow::Cow::Owned)
+            .map_err(|e| SnapshotBodyError {
+                doing: "decompressed",
+                detail: e.to_string(),
+            })
+    }
+
+    /// The size of the body as stored, compressed or not.
+    pub fn stored_len(&self) -> usize {
+        self.body.len()
+    }
+}
+
+/// Every zstd frame starts with these bytes; a JSON document never does.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+
+/// A snapshot body ready to be saved: the serialized state, compressed.
+///
+/// A venue with a year of history is ~36 MB of JSON; zstd at its fastest level makes that
+/// ~3 MB in ~0.1 s. Saving a snapshot shares the writer's connection, so every command waits
+/// for it: compressed, the save writes (and syncs, and later checkpoints) a tenth of the
+/// bytes. Compressing is left to the caller's thread, which the node keeps off its writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotBody {
+    compressed: Vec<u8>,
+    json_len: usize,
+}
+
+impl SnapshotBody {
+    /// Speed over ratio: level 3 would save a further 1% of the size for half again the time.
+    const LEVEL: i32 = 1;
+
+    /// Compresses a serialized state.
+    pub fn compress(state: &[u8]) -> Result<SnapshotBody, SnapshotBodyError> {
+        let compressed =
+            zstd::bulk::compress(state, Self::LEVEL).map_err(|e| SnapshotBodyError {
+                doing: "compressed",
+                detail: e.to_string(),
+            })?;
+        Ok(SnapshotBody {
+            compressed,
+            json_len: state.len(),
+        })
+    }
+
+    /// The size of the serialized state before compression.
+    pub fn state_len(&self) -> usize {
+        self.json_len
+    }
+
+    /// The size that is saved.
+    pub fn stored_len(&self) -> usize {
+        self.compressed.len()
+    }
 }
 
 /// The open event store. One per node; it is the single writer.
@@ -315,7 +379,13 @@ impl Store {
 
     /// Saves a snapshot of the state as of event `seq` and prunes older snapshots of the
     /// same schema, keeping the newest [`SNAPSHOTS_KEPT`].
-    pub fn save_snapshot(&mut self, seq: u64, schema: u32, state: &[u8]) -> Result<(), StoreError> {
+    pub fn save_snapshot(
+        &mut self,
+        seq: u64,
+        schema: u32,
+        body: &SnapshotBody,
+    ) -> Result<(), StoreError> {
+        let state = body.compressed.as_slice();
         let seq_sql = self.existing_seq(seq, "save a snapshot")?;
         let taken_at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -362,7 +432,7 @@ impl Store {
                     seq: self.stored_seq(seq)?,
                     schema,
                     taken_at_ms,
-                    state,
+                    body: state,
                 })
             })
             .transpose()

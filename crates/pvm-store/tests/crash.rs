@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use pvm_store::{NewEvent, Store};
+use pvm_store::{NewEvent, SnapshotBody, Store};
 use rusqlite::{Connection, OpenFlags};
 use uuid::Uuid;
 
@@ -96,7 +96,11 @@ fn crash_child_appends_and_acknowledges_until_killed() {
         if rng.below(10) == 0 {
             let last = store.last_seq().unwrap();
             store
-                .save_snapshot(last, 1, last.to_string().as_bytes())
+                .save_snapshot(
+                    last,
+                    1,
+                    &SnapshotBody::compress(last.to_string().as_bytes()).unwrap(),
+                )
                 .unwrap();
             store.set_sync_cursor("cloud", last / 2).unwrap();
         }
@@ -212,7 +216,10 @@ fn acknowledged_events_survive_sigkill() {
         }
         if let Some(snapshot) = store.latest_snapshot(1).unwrap() {
             assert!(snapshot.seq <= store.last_seq().unwrap());
-            assert_eq!(snapshot.state, snapshot.seq.to_string().as_bytes());
+            assert_eq!(
+                *snapshot.state().unwrap(),
+                *snapshot.seq.to_string().as_bytes()
+            );
         }
         assert!(store.sync_cursor("cloud").unwrap() <= store.last_seq().unwrap());
     }

@@ -2,7 +2,10 @@
 
 use std::path::Path;
 
-use pvm_store::{NewEvent, Store, StoreError, APPLICATION_ID, SCHEMA_VERSION, SNAPSHOTS_KEPT};
+use pvm_store::{
+    NewEvent, Snapshot, SnapshotBody, Store, StoreError, APPLICATION_ID, SCHEMA_VERSION,
+    SNAPSHOTS_KEPT,
+};
 use rusqlite::Connection;
 use uuid::Uuid;
 
@@ -14,6 +17,14 @@ fn event(n: u64) -> NewEvent {
         at_ms: 1_700_000_000_000 + i64::try_from(n).unwrap(),
         body: format!(r#"{{"n":{n},"name":"Player {n}"}}"#),
     }
+}
+
+fn body(state: &[u8]) -> SnapshotBody {
+    SnapshotBody::compress(state).unwrap()
+}
+
+fn state(snapshot: &Snapshot) -> Vec<u8> {
+    snapshot.state().unwrap().into_owned()
 }
 
 fn events(count: u64) -> Vec<NewEvent> {
@@ -173,7 +184,7 @@ fn reopening_after_drop_keeps_everything() {
     {
         let mut store = Store::open(&path).unwrap();
         store.append(&written).unwrap();
-        store.save_snapshot(5, 1, b"state at 5").unwrap();
+        store.save_snapshot(5, 1, &body(b"state at 5")).unwrap();
         store.set_sync_cursor("cloud", 3).unwrap();
         store.meta_set("node_id", "pi-1").unwrap();
         // Dropped without close(): the WAL is left for the next open to pick up.
@@ -185,7 +196,7 @@ fn reopening_after_drop_keeps_everything() {
         written.iter().map(|e| e.id).collect::<Vec<_>>()
     );
     assert_eq!(
-        store.latest_snapshot(1).unwrap().unwrap().state,
+        state(&store.latest_snapshot(1).unwrap().unwrap()),
         b"state at 5"
     );
     assert_eq!(store.sync_cursor("cloud").unwrap(), 3);
@@ -387,13 +398,13 @@ fn snapshots_save_load_and_keep_only_the_newest_few() {
     store.append(&events(10)).unwrap();
     for seq in 1..=6 {
         store
-            .save_snapshot(seq, 1, format!("state {seq}").as_bytes())
+            .save_snapshot(seq, 1, &body(format!("state {seq}").as_bytes()))
             .unwrap();
     }
     let latest = store.latest_snapshot(1).unwrap().unwrap();
     assert_eq!(latest.seq, 6);
     assert_eq!(latest.schema, 1);
-    assert_eq!(latest.state, b"state 6");
+    assert_eq!(state(&latest), b"state 6");
     assert!(latest.taken_at_ms > 0);
 
     let conn = Connection::open(dir.path().join("pvm.db")).unwrap();
@@ -413,17 +424,78 @@ fn snapshots_of_another_schema_version_are_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("pvm.db")).unwrap();
     store.append(&events(5)).unwrap();
-    store.save_snapshot(2, 1, b"old format").unwrap();
-    store.save_snapshot(4, 2, b"new format").unwrap();
+    store.save_snapshot(2, 1, &body(b"old format")).unwrap();
+    store.save_snapshot(4, 2, &body(b"new format")).unwrap();
     assert_eq!(
-        store.latest_snapshot(1).unwrap().unwrap().state,
+        state(&store.latest_snapshot(1).unwrap().unwrap()),
         b"old format"
     );
     assert_eq!(
-        store.latest_snapshot(2).unwrap().unwrap().state,
+        state(&store.latest_snapshot(2).unwrap().unwrap()),
         b"new format"
     );
     assert!(store.latest_snapshot(3).unwrap().is_none());
+}
+
+#[test]
+fn snapshots_are_stored_compressed_and_older_plain_ones_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pvm.db");
+    let mut store = Store::open(&path).unwrap();
+    store.append(&events(5)).unwrap();
+    // A venue's JSON repeats its field names over and over, as this does.
+    let json: Vec<u8> = (0..5_000)
+        .map(|n| format!(r#"{{"player":"p{n}","chips":{}}},"#, n * 25))
+        .collect::<String>()
+        .into_bytes();
+    let packed = body(&json);
+    assert_eq!(packed.state_len(), json.len());
+    assert!(
+        packed.stored_len() * 4 < json.len(),
+        "{} bytes compressed to {}",
+        json.len(),
+        packed.stored_len()
+    );
+    store.save_snapshot(3, 1, &packed).unwrap();
+    let saved = store.latest_snapshot(1).unwrap().unwrap();
+    assert_eq!(saved.stored_len(), packed.stored_len());
+    assert_eq!(state(&saved), json);
+    let conn = Connection::open(&path).unwrap();
+    let stored: Vec<u8> = conn
+        .query_row("SELECT body FROM snapshots WHERE seq = 3", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        stored.len(),
+        packed.stored_len(),
+        "the file holds it compressed"
+    );
+
+    // Written by a node from before compression: the body is the JSON itself.
+    conn.execute(
+        "INSERT INTO snapshots (seq, schema, taken_at_ms, body) VALUES (4, 1, 0, ?1)",
+        [br#"{"plain":true}"#.as_slice()],
+    )
+    .unwrap();
+    assert_eq!(
+        state(&store.latest_snapshot(1).unwrap().unwrap()),
+        br#"{"plain":true}"#
+    );
+
+    // Cut short: the state cannot be had from it, and the error says so.
+    conn.execute(
+        "UPDATE snapshots SET body = substr(body, 1, length(body) / 2) WHERE seq = 3",
+        [],
+    )
+    .unwrap();
+    conn.execute("DELETE FROM snapshots WHERE seq = 4", [])
+        .unwrap();
+    let damaged = store.latest_snapshot(1).unwrap().unwrap();
+    let err = damaged.state().unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("the snapshot could not be decompressed"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -432,7 +504,7 @@ fn a_snapshot_beyond_the_end_of_the_log_is_refused() {
     let mut store = Store::open(&dir.path().join("pvm.db")).unwrap();
     store.append(&events(2)).unwrap();
     assert!(matches!(
-        store.save_snapshot(3, 1, b"x"),
+        store.save_snapshot(3, 1, &body(b"x")),
         Err(StoreError::BeyondLog {
             seq: 3,
             last_seq: 2,

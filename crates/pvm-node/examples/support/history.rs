@@ -8,7 +8,7 @@ use pvm_core::structure::{Structure, Template};
 use pvm_core::tournament::{BustInput, TournamentCommand, TournamentEvent};
 use pvm_core::{apply, decide, Command, Event, EventBody, SeededEntropy, Timestamp, VenueState};
 use pvm_node::engine::{self, SNAPSHOT_SCHEMA};
-use pvm_store::{NewEvent, Store};
+use pvm_store::{NewEvent, SnapshotBody, Store};
 use std::path::Path;
 
 const PLAYERS: usize = 3_000;
@@ -141,9 +141,10 @@ pub fn generate(db: &Path, target: u64, snapshot_behind: u64) -> (u64, usize, us
 
 fn snapshot(store: &mut Store, state: &mut VenueState, seq: u64) {
     state.applied = seq;
-    let bytes = serde_json::to_vec(&*state).expect("the state serializes");
+    let json = serde_json::to_vec(&*state).expect("the state serializes");
+    let body = SnapshotBody::compress(&json).expect("the state compresses");
     store
-        .save_snapshot(seq, SNAPSHOT_SCHEMA, &bytes)
+        .save_snapshot(seq, SNAPSHOT_SCHEMA, &body)
         .expect("saving the snapshot");
 }
 
