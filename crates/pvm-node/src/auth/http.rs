@@ -91,8 +91,8 @@ where
         }
         let token = presented_token(&parts.headers).ok_or(AuthError::MissingCredentials)?;
         let service = Arc::<AuthService>::from_ref(state);
-        // One indexed SQLite read, and a write at most once a minute per session: short
-        // enough not to need the blocking pool.
+        // Mostly a lookup in the service's session cache; an indexed SQLite read and a write
+        // at most once a minute per session: short enough not to need the blocking pool.
         service.authenticate(&token)
     }
 }

@@ -11,7 +11,8 @@ use super::http::AuthUser;
 use super::limiter::LoginLimiter;
 use pvm_core::time::MINUTE_MS;
 use pvm_core::Timestamp;
-use pvm_store::accounts::{AccountStore, NewUser, Role, User, UserPatch};
+use pvm_store::accounts::{AccountStore, NewUser, Role, TokenDigest, User, UserPatch};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -83,6 +84,14 @@ impl std::fmt::Debug for NewUserRequest {
 /// Staff accounts, sessions and the first-run setup code. Share it as `Arc<AuthService>`.
 pub struct AuthService {
     store: Mutex<AccountStore>,
+    /// Sessions as the database had them when last read, by token digest. Every API request
+    /// presents a session; reading it from SQLite each time took a lock and a query on the
+    /// async workers for every command. An entry serves until the session's `last_seen` is a
+    /// `touch_interval_ms` old, when the database is read (and `last_seen` written) again, so
+    /// the database still sees each session as often as before. Every change this service
+    /// makes to users or sessions empties it, under the store's lock (see
+    /// [`AuthService::changing_accounts`]); nothing else writes `accounts.db`.
+    sessions: Mutex<HashMap<TokenDigest, CachedSession>>,
     limiter: Mutex<LoginLimiter>,
     clock: Arc<dyn Clock>,
     config: AuthConfig,
@@ -90,6 +99,17 @@ pub struct AuthService {
     /// username takes as long as a wrong password and does not reveal who has an account.
     decoy_hash: OnceLock<String>,
 }
+
+/// A session and its user as [`AccountStore::session`] last returned them.
+struct CachedSession {
+    user: User,
+    expires_at: i64,
+    /// The session's `last_seen` in the database.
+    last_seen: i64,
+}
+
+/// More sessions than a venue's staff ever hold at once: past it, expired entries are swept.
+const CACHED_SESSIONS_SWEPT_PAST: usize = 256;
 
 impl std::fmt::Debug for AuthService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -111,6 +131,7 @@ impl AuthService {
         let limiter = LoginLimiter::new(config.max_failures, config.failure_window_ms);
         let service = AuthService {
             store: Mutex::new(store),
+            sessions: Mutex::new(HashMap::new()),
             limiter: Mutex::new(limiter),
             clock,
             config,
@@ -204,15 +225,43 @@ impl AuthService {
 
     /// The signed-in user for a presented token.
     pub fn authenticate(&self, token: &str) -> Result<AuthUser, AuthError> {
-        let now = self.clock.now();
+        let now = self.clock.now().as_millis();
         let digest = token_digest(token);
-        let mut store = self.store();
-        let (session, user) = store
-            .session(&digest, now.as_millis())?
-            .ok_or(AuthError::InvalidSession)?;
-        if now.as_millis().saturating_sub(session.last_seen) >= self.config.touch_interval_ms {
-            store.touch_session(&digest, now.as_millis())?;
+        if let Some(known) = self.cached_sessions().get(&digest) {
+            if now < known.expires_at
+                && now.saturating_sub(known.last_seen) < self.config.touch_interval_ms
+            {
+                return Ok(AuthUser::new(
+                    known.user.clone(),
+                    digest,
+                    Timestamp::from_millis(known.expires_at),
+                ));
+            }
         }
+        // The store's lock is held until the entry is cached, so a change made meanwhile
+        // (which empties the cache under the same lock) cannot be undone by this read.
+        let mut store = self.store();
+        let Some((session, user)) = store.session(&digest, now)? else {
+            self.cached_sessions().remove(&digest);
+            return Err(AuthError::InvalidSession);
+        };
+        let mut last_seen = session.last_seen;
+        if now.saturating_sub(last_seen) >= self.config.touch_interval_ms {
+            store.touch_session(&digest, now)?;
+            last_seen = now;
+        }
+        let mut cached = self.cached_sessions();
+        if cached.len() >= CACHED_SESSIONS_SWEPT_PAST {
+            cached.retain(|_, known| now < known.expires_at);
+        }
+        cached.insert(
+            digest,
+            CachedSession {
+                user: user.clone(),
+                expires_at: session.expires_at,
+                last_seen,
+            },
+        );
         Ok(AuthUser::new(
             user,
             digest,
@@ -222,7 +271,7 @@ impl AuthService {
 
     /// Ends the session of `token`, if it exists.
     pub fn logout(&self, token: &str) -> Result<(), AuthError> {
-        self.store().delete_session(&token_digest(token))?;
+        self.changing_accounts(|store| store.delete_session(&token_digest(token)))?;
         Ok(())
     }
 
@@ -250,9 +299,9 @@ impl AuthService {
         if let Some(name) = patch.display_name.take() {
             patch.display_name = Some(check_display_name(&name)?);
         }
-        let user = self
-            .store()
-            .update_user(&username.trim().to_lowercase(), &patch)?;
+        let user = self.changing_accounts(|store| {
+            store.update_user(&username.trim().to_lowercase(), &patch)
+        })?;
         tracing::info!(username = %user.username, ?patch, "user updated");
         Ok(user)
     }
@@ -264,7 +313,7 @@ impl AuthService {
         // Fail fast on an unknown name before spending time on the hash.
         self.store().user(&username)?;
         let hash = hash_password(new_password, self.config.hash_cost)?;
-        self.store().set_password_hash(&username, &hash, None)?;
+        self.changing_accounts(|store| store.set_password_hash(&username, &hash, None))?;
         tracing::info!(%username, "password reset by an admin");
         Ok(())
     }
@@ -291,15 +340,16 @@ impl AuthService {
         }
         check_password(new_password)?;
         let hash = hash_password(new_password, self.config.hash_cost)?;
-        self.store()
-            .set_password_hash(username, &hash, Some(who.session_digest()))?;
+        self.changing_accounts(|store| {
+            store.set_password_hash(username, &hash, Some(who.session_digest()))
+        })?;
         Ok(())
     }
 
     /// Deletes a staff account and its sessions.
     pub fn delete_user(&self, username: &str) -> Result<(), AuthError> {
         let username = username.trim().to_lowercase();
-        self.store().delete_user(&username)?;
+        self.changing_accounts(|store| store.delete_user(&username))?;
         tracing::info!(%username, "user deleted");
         Ok(())
     }
@@ -373,6 +423,23 @@ impl AuthService {
     // its own transactions), so a poisoned lock is safe to keep using.
     fn store(&self) -> MutexGuard<'_, AccountStore> {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs a change to users or sessions, then forgets every cached session before the
+    /// store's lock is released: a renamed, demoted, disabled or deleted user, a reset
+    /// password, a logout all take effect on the very next request.
+    fn changing_accounts<T, E>(
+        &self,
+        change: impl FnOnce(&mut AccountStore) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut store = self.store();
+        let changed = change(&mut store);
+        self.cached_sessions().clear();
+        changed
+    }
+
+    fn cached_sessions(&self) -> MutexGuard<'_, HashMap<TokenDigest, CachedSession>> {
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn limiter(&self) -> MutexGuard<'_, LoginLimiter> {

@@ -708,6 +708,127 @@ async fn user_changes_own_password_and_keeps_this_session_only() {
     node.login("dave", "dealer-pass-2").await;
 }
 
+/// The status of `GET /api/v1/auth/me` with `token`, and the user it names.
+async fn whoami(node: &Node, token: &str) -> (StatusCode, Value) {
+    let reply = node.get("/api/v1/auth/me", Cred::Bearer(token)).await;
+    (reply.status, reply.body["user"].clone())
+}
+
+/// Sessions are read from the database about once a minute each, and served from memory in
+/// between: every change the node makes to an account must still show on the next request of
+/// a session used just before it.
+#[tokio::test]
+async fn a_session_in_use_sees_every_change_to_its_account_on_the_next_request() {
+    let node = fresh_node();
+    let admin = node.set_up().await;
+    node.add_user(&admin, "fiona", "floor").await;
+    let patch = |body: Value| {
+        node.send(
+            Method::PATCH,
+            "/api/v1/users/fiona",
+            Cred::Bearer(&admin),
+            body,
+        )
+    };
+
+    let fiona = node.login("fiona", "password-of-fiona").await;
+    assert_eq!(whoami(&node, &fiona).await.1["role"], "floor");
+    assert_eq!(
+        patch(json!({"display_name": "Fi", "role": "dealer"}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let (status, user) = whoami(&node, &fiona).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (&user["display_name"], &user["role"]),
+        (&json!("Fi"), &json!("dealer"))
+    );
+    // The dealer she now is may not create users, though her session was cached as floor's.
+    let create = node
+        .send(
+            Method::POST,
+            "/api/v1/users",
+            Cred::Bearer(&fiona),
+            json!({"username": "gus", "role": "dealer", "password": "password-of-gus"}),
+        )
+        .await;
+    assert_api_error(&create, StatusCode::FORBIDDEN, "forbidden");
+
+    assert_eq!(
+        patch(json!({"disabled": true})).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(whoami(&node, &fiona).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        patch(json!({"disabled": false})).await.status,
+        StatusCode::OK
+    );
+
+    let fiona = node.login("fiona", "password-of-fiona").await;
+    assert_eq!(whoami(&node, &fiona).await.0, StatusCode::OK);
+    let reset = node
+        .send(
+            Method::PUT,
+            "/api/v1/users/fiona/password",
+            Cred::Bearer(&admin),
+            json!({"password": "brand-new-pass"}),
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::NO_CONTENT, "{}", reset.body);
+    assert_eq!(whoami(&node, &fiona).await.0, StatusCode::UNAUTHORIZED);
+
+    let fiona = node.login("fiona", "brand-new-pass").await;
+    let elsewhere = node.login("fiona", "brand-new-pass").await;
+    assert_eq!(whoami(&node, &fiona).await.0, StatusCode::OK);
+    assert_eq!(whoami(&node, &elsewhere).await.0, StatusCode::OK);
+    let changed = node
+        .send(
+            Method::POST,
+            "/api/v1/auth/password",
+            Cred::Bearer(&fiona),
+            json!({"current_password": "brand-new-pass", "new_password": "fionas-own-pass"}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT, "{}", changed.body);
+    assert_eq!(whoami(&node, &fiona).await.0, StatusCode::OK);
+    assert_eq!(whoami(&node, &elsewhere).await.0, StatusCode::UNAUTHORIZED);
+
+    let logout = node
+        .send(
+            Method::POST,
+            "/api/v1/auth/logout",
+            Cred::Bearer(&fiona),
+            json!({}),
+        )
+        .await;
+    assert!(logout.status.is_success(), "{}", logout.body);
+    assert_eq!(whoami(&node, &fiona).await.0, StatusCode::UNAUTHORIZED);
+
+    let fiona = node.login("fiona", "fionas-own-pass").await;
+    assert_eq!(whoami(&node, &fiona).await.0, StatusCode::OK);
+    let deleted = node
+        .send(
+            Method::DELETE,
+            "/api/v1/users/fiona",
+            Cred::Bearer(&admin),
+            json!({}),
+        )
+        .await;
+    assert!(deleted.status.is_success(), "{}", deleted.body);
+    assert_eq!(whoami(&node, &fiona).await.0, StatusCode::UNAUTHORIZED);
+
+    // Only a change made behind the node's back (no part of the node does that) waits for the
+    // session's next read, at most `touch_interval_ms` later: the cache is what answers.
+    assert_eq!(whoami(&node, &admin).await.0, StatusCode::OK);
+    let accounts = rusqlite::Connection::open(node.dir.path().join(ACCOUNTS_DB_FILE)).unwrap();
+    assert_eq!(accounts.execute("DELETE FROM sessions", []).unwrap(), 1);
+    assert_eq!(whoami(&node, &admin).await.0, StatusCode::OK);
+    node.clock.advance(config().touch_interval_ms);
+    assert_eq!(whoami(&node, &admin).await.0, StatusCode::UNAUTHORIZED);
+}
+
 #[tokio::test]
 async fn malformed_json_gets_400_in_the_api_error_shape() {
     let node = fresh_node();
