@@ -169,7 +169,7 @@ pub struct EngineHandle {
 /// was 36 KB of snapshot per event, a hundred times the event itself, and the writer spent most
 /// of its time saving snapshots and the checkpoints folding them into the file: at 2,000
 /// commands/s, commands waited half a second. With this bound such a venue is snapshotted every
-/// 100,000 events, and a start replays at most those after the last snapshot (~0.2 s for
+/// 90,000 events, and a start replays at most those after the last snapshot (~0.2 s for
 /// 100,000). What is saved is compressed ([`SnapshotBody`], about a tenth); the bound is on the
 /// JSON because making it (serializing, compressing) is the part that grows with the venue.
 pub const SNAPSHOT_BYTES_PER_EVENT: u64 = 400;
